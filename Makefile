@@ -1,0 +1,63 @@
+# sovereign-ai: the stable commands (DESIGN.md §8). Every target that needs the engine or a venv
+# runs `setup` first, which is idempotent and takes seconds once the toolchain cache is warm.
+SHELL := /bin/bash
+PYTHON ?= python3
+STACK ?= dev
+VENV := venv
+POLICY_VENV := policies/venv
+ENGINE_ENV = eval "$$($(PYTHON) scripts/toolchain.py env)"
+
+.PHONY: setup toolchain venvs env demo test test-unit lint preview up verify sandbox-up sandbox-down bench clean
+
+setup: toolchain venvs
+
+toolchain:
+	@$(PYTHON) scripts/toolchain.py build
+
+venvs: $(VENV)/.stamp $(POLICY_VENV)/.stamp
+
+$(VENV)/.stamp: requirements.txt requirements-dev.txt
+	@echo "==> program venv ($(VENV)) from requirements-dev.txt ..."
+	@start=$$(date +%s); mkdir -p .build; \
+	  $(PYTHON) -m venv $(VENV) && \
+	  $(VENV)/bin/pip install --disable-pip-version-check -q -r requirements-dev.txt >> .build/setup.log 2>&1 \
+	  || { echo "    FAILED: pip install into $(VENV); see .build/setup.log" >&2; exit 1; }; \
+	  touch $@; echo "    ok ($$(( $$(date +%s) - start ))s)"
+
+$(POLICY_VENV)/.stamp: policies/requirements.txt
+	@echo "==> policy pack venv ($(POLICY_VENV)) ..."
+	@start=$$(date +%s); mkdir -p .build; \
+	  $(PYTHON) -m venv $(POLICY_VENV) && \
+	  $(POLICY_VENV)/bin/pip install --disable-pip-version-check -q -r policies/requirements.txt >> .build/setup.log 2>&1 \
+	  || { echo "    FAILED: pip install into $(POLICY_VENV); see .build/setup.log" >&2; exit 1; }; \
+	  touch $@; echo "    ok ($$(( $$(date +%s) - start ))s)"
+
+# eval "$(make -s env)"
+env:
+	@$(PYTHON) scripts/toolchain.py env
+
+test: setup
+	@$(ENGINE_ENV); $(VENV)/bin/python -m pytest
+
+test-unit: venvs
+	@$(VENV)/bin/python -m pytest tests/unit tests/policies
+
+lint: venvs
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+preview: setup
+	@$(ENGINE_ENV); scripts/stack.sh preview $(STACK)
+
+up: setup
+	@$(ENGINE_ENV); scripts/stack.sh up $(STACK)
+
+demo: setup
+	@$(ENGINE_ENV); scripts/stack.sh preview dev
+
+bench: venvs
+	@for b in bench/bench_*.py; do $(VENV)/bin/python $$b || exit 1; done
+
+clean:
+	rm -rf .build .state $(VENV) $(POLICY_VENV)

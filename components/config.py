@@ -1,0 +1,611 @@
+"""The stack configuration: one pydantic model for the whole `sovereign-ai:*` namespace.
+
+Pure module: no Pulumi import, so the policy pack and the sandbox reuse it. `config_loader.py` reads
+`pulumi.Config` into it once, before any resource is registered. Every error names the config key
+path, the bad value (never a secret's) and the fix.
+
+Secrets (the SSH private key, the Hugging Face token, the vLLM API key, the Tailscale credential)
+are not part of this model: they stay Pulumi secrets end to end. The model only records whether
+they are set, so that rules such as "production needs a pinned host key" can run here.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Sequence
+from enum import Enum
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+NAMESPACE = "sovereign-ai"
+"""The Pulumi config namespace (the project name)."""
+
+DEFAULT_IMAGE = "vllm/vllm-openai:v0.28.0"
+"""Pinned upstream vLLM image (its entrypoint is `vllm serve`); GB10 recipes pin this tag."""
+
+DEFAULT_MODEL = "Qwen/Qwen3.6-35B-A3B-FP8"
+DEFAULT_PORT = 8000
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.8
+MAX_GPU_MEMORY_UTILIZATION = 0.95
+"""Above this vLLM claims (nearly) all of GB10's unified memory and the host runs out of memory."""
+
+DEFAULT_MAX_MODEL_LEN = 131072
+DEFAULT_TAILNET_RANGE = "100.64.0.0/10"
+API_KEY_PLACEHOLDER = "sovereign-ai-no-key"
+"""Aperture's route test refuses a provider without `apikey`; vLLM without `--api-key` ignores it."""
+
+TAG_RE = re.compile(r"^tag:[A-Za-z][A-Za-z0-9-]*$")
+LOGIN_RE = re.compile(r"^[^@\s:]+@[^@\s:]+$")
+GROUP_RE = re.compile(r"^group:[A-Za-z0-9][A-Za-z0-9._-]*$")
+AUTOGROUPS = frozenset(
+    {
+        "autogroup:member",
+        "autogroup:admin",
+        "autogroup:owner",
+        "autogroup:network-admin",
+        "autogroup:it-admin",
+        "autogroup:billing-admin",
+        "autogroup:auditor",
+        "autogroup:tagged",
+        "autogroup:shared",
+        "autogroup:danger-all",
+    }
+)
+HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+RESOURCE_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+SHORT_DNS_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+
+# vLLM flags that have a field of their own, so that the program can check and reuse them.
+OWNED_FLAGS = {
+    "--host": "hosts[].bindAddress (the host's tailnet address is the default)",
+    "--port": "hosts[].port",
+    "--served-model-name": "hosts[].servedModelName",
+    "--gpu-memory-utilization": "hosts[].gpuMemoryUtilization",
+    "--max-model-len": "hosts[].maxModelLen",
+    "--api-key": "the secret sovereign-ai:vllmApiKey (a flag would put it on the command line)",
+}
+
+
+class Environment(str, Enum):
+    """Which guardrails apply: production is what the policy pack protects with mandatory rules."""
+
+    DEVELOPMENT = "development"
+    PRODUCTION = "production"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+def is_identity(entry: str) -> bool:
+    """True for a login (`user@domain`), a `group:` or a known `autogroup:`."""
+    return bool(LOGIN_RE.match(entry) or GROUP_RE.match(entry)) or entry in AUTOGROUPS
+
+
+def _check_identities(values: Sequence[str], what: str) -> Sequence[str]:
+    for value in values:
+        if not is_identity(value):
+            raise ValueError(
+                f"{value!r} is not a {what}: use a login such as alice@example.com, "
+                "a group such as group:ai-users, or an autogroup such as autogroup:member"
+            )
+    return values
+
+
+def _check_tag(value: str) -> str:
+    if not TAG_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a tag: tags look like tag:name, and the name starts with a letter "
+            "(for example tag:gpu)"
+        )
+    return value
+
+
+def _check_private_url(value: str, tailnet: ipaddress.IPv4Network, what: str) -> str:
+    """An http(s) URL whose host is a tailnet address, a loopback address or a MagicDNS name."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{value!r} is not an http:// URL; {what} looks like http://ai")
+    host = parts.hostname
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if SHORT_DNS_NAME_RE.match(host) or host.endswith(".ts.net"):
+            return value
+        raise ValueError(
+            f"{value!r} points at {host}, a public DNS name: {what} must be a tailnet address "
+            f"({tailnet}) or a MagicDNS name (a short name such as ai, or <name>.<tailnet>.ts.net)"
+        ) from None
+    if address.is_loopback or (address.version == 4 and address in tailnet):
+        return value
+    raise ValueError(
+        f"{value!r} points at {address}, which is outside the tailnet range {tailnet}: "
+        f"{what} must be a tailnet address or a MagicDNS name, never a public or LAN address"
+    )
+
+
+class TailnetConfig(_Model):
+    """The tailnet side: who administers, who may use the model, and the tags that mark roles."""
+
+    admins: Annotated[list[str], Field(min_length=1)]
+    """Logins or groups that may administer the GPU servers (SSH) and the gateway (Aperture admin)."""
+
+    model_users: Annotated[list[str], Field(min_length=1)]
+    """Logins, groups or autogroups that may call the model through the gateway."""
+
+    groups: dict[str, list[str]] = {}
+    """Groups the program declares in the policy file, e.g. `{"group:ai-users": [alice@...]}`."""
+
+    gpu_tag: str = "tag:gpu"
+    """Tag carried by every GPU server (applied through its auth key)."""
+
+    gateway_tag: str | None = "tag:aperture"
+    """Tag of the Aperture gateway node, the only source allowed to reach the model port."""
+
+    gateway_address: str | None = None
+    """The gateway's tailnet IPv4 address, when it is not tagged (Aperture nodes often are not)."""
+
+    address_range: str = DEFAULT_TAILNET_RANGE
+    """The tailnet's address range (Tailscale's CGNAT range unless you changed `ipPool`)."""
+
+    magic_dns: bool = True
+    """MagicDNS on: clients reach the gateway by its short name (`http://ai`)."""
+
+    base_policy: str | None = None
+    """Path (relative to the project) of your own HuJSON policy file; generated rules merge into it."""
+
+    overwrite_existing_policy: bool = False
+    """Let the stack replace a policy file that is no longer Tailscale's default."""
+
+    key_expiry_seconds: Annotated[int, Field(ge=300, le=86400)] = 3600
+    """Lifetime of each host's single-use auth key: it only has to survive the join."""
+
+    @field_validator("admins")
+    @classmethod
+    def _admins(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry in AUTOGROUPS and entry not in ("autogroup:admin", "autogroup:owner"):
+                raise ValueError(
+                    f"{entry!r} is wider than administrators: list logins or a group of admins"
+                )
+        return list(_check_identities(value, "login or group"))
+
+    @field_validator("model_users")
+    @classmethod
+    def _model_users(cls, value: list[str]) -> list[str]:
+        if "autogroup:danger-all" in value:
+            raise ValueError(
+                "'autogroup:danger-all' includes devices outside your tailnet: "
+                "list logins or groups of people who may use the model"
+            )
+        return list(_check_identities(value, "login, group or autogroup"))
+
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, members in value.items():
+            if not GROUP_RE.match(name):
+                raise ValueError(f"{name!r} is not a group name: use group:name")
+            for member in members:
+                if not LOGIN_RE.match(member):
+                    raise ValueError(
+                        f"{name}: {member!r} is not a login; group members are logins "
+                        "(groups cannot contain groups)"
+                    )
+        return value
+
+    @field_validator("gpu_tag", "gateway_tag")
+    @classmethod
+    def _tags(cls, value: str | None) -> str | None:
+        return None if value is None else _check_tag(value)
+
+    @field_validator("address_range")
+    @classmethod
+    def _range(cls, value: str) -> str:
+        try:
+            ipaddress.IPv4Network(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an IPv4 network such as 100.64.0.0/10 ({exc})") from None
+        return value
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.address_range)
+
+    @model_validator(mode="after")
+    def _gateway_identity(self) -> TailnetConfig:
+        if self.gateway_tag is None and self.gateway_address is None:
+            raise ValueError(
+                "the gateway needs an identity in the tailnet: set tailnet.gatewayTag "
+                "(e.g. tag:aperture) or tailnet.gatewayAddress (its 100.x address)"
+            )
+        if self.gateway_tag is not None and self.gateway_tag == self.gpu_tag:
+            raise ValueError(
+                f"tailnet.gatewayTag and tailnet.gpuTag are both {self.gpu_tag}: the gateway must be "
+                "the only source that reaches the model port, so give it a tag of its own"
+            )
+        if self.gateway_address is not None:
+            try:
+                address = ipaddress.ip_address(self.gateway_address)
+            except ValueError:
+                raise ValueError(
+                    f"tailnet.gatewayAddress {self.gateway_address!r} is not an IP address"
+                ) from None
+            if address.version != 4 or address not in self.network:
+                raise ValueError(
+                    f"tailnet.gatewayAddress {self.gateway_address} is outside the tailnet range "
+                    f"{self.address_range}: use the gateway's 100.x address from the admin console"
+                )
+        undefined = [
+            entry
+            for entry in [*self.admins, *self.model_users]
+            if entry.startswith("group:") and entry not in self.groups
+        ]
+        if undefined and self.base_policy is None:
+            raise ValueError(
+                f"{', '.join(sorted(set(undefined)))} not defined: add it under tailnet.groups, "
+                "or point tailnet.basePolicy at the policy file that defines it"
+            )
+        return self
+
+
+class HostConfig(_Model):
+    """One GB10 box: how to reach it over SSH, and the model it serves with vLLM."""
+
+    name: str
+    """Resource name and Aperture provider id, e.g. `spark`."""
+
+    address: str
+    """SSH address (LAN name or IP) used for the deploy; not the tailnet address."""
+
+    ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
+    user: str = "ubuntu"
+    host_key: str | None = None
+    """Pinned SSH host key (`ssh-ed25519 AAAA...`); required in production."""
+
+    hostname: str | None = None
+    """Tailnet hostname (MagicDNS name); defaults to `name`."""
+
+    model: str = DEFAULT_MODEL
+    """Hugging Face model id that vLLM loads."""
+
+    served_model_name: str | None = None
+    """The id clients and Aperture route on; defaults to `model`."""
+
+    image: str = DEFAULT_IMAGE
+    port: int = DEFAULT_PORT
+    """vLLM's port on the host's tailnet address."""
+
+    gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION
+    """Share of GB10's unified memory vLLM may claim (0 < x <= 0.95)."""
+
+    max_model_len: Annotated[int, Field(ge=1024)] = DEFAULT_MAX_MODEL_LEN
+    vllm_args: list[str] = []
+    """Extra `vllm serve` flags, e.g. `["--kv-cache-dtype", "fp8"]`."""
+
+    bind_address: str | None = None
+    """Address vLLM binds; default the host's tailnet IPv4. `0.0.0.0` only in development."""
+
+    base_url: str | None = None
+    """Provider base URL for Aperture; default `http://<tailnet-ip>:<port>`. Never ends in `/v1`."""
+
+    readiness_timeout_minutes: Annotated[int, Field(ge=1, le=240)] = 30
+    """How long to wait for `/health` after starting the container (first loads take 10-15 min)."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not RESOURCE_NAME_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid host name: use lowercase letters, digits and dashes (e.g. spark)"
+            )
+        return value
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname(cls, value: str | None) -> str | None:
+        if value is not None and not HOSTNAME_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid tailnet hostname: lowercase letters, digits and dashes"
+            )
+        return value
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 1 <= value <= 65535:
+            raise ValueError(f"{value} is not a TCP port: use 1-65535 (vLLM's default is 8000)")
+        return value
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str) -> str:
+        last = value.rsplit("/", 1)[-1]
+        if "@sha256:" not in value and (":" not in last or last.endswith(":latest")):
+            raise ValueError(
+                f"{value!r} is not pinned: use a tag or digest such as {DEFAULT_IMAGE} "
+                "(latest changes under you and may not load your model on sm_121)"
+            )
+        return value
+
+    @field_validator("gpu_memory_utilization")
+    @classmethod
+    def _gpu_memory(cls, value: float) -> float:
+        if not 0 < value <= MAX_GPU_MEMORY_UTILIZATION:
+            raise ValueError(
+                f"{value} is out of range: GB10 shares 128 GB of unified memory with the host, so "
+                f"use 0 < x <= {MAX_GPU_MEMORY_UTILIZATION} (0.8 is a safe start); above that vLLM "
+                "claims all unified memory and the host runs out of memory"
+            )
+        return value
+
+    @field_validator("vllm_args")
+    @classmethod
+    def _vllm_args(cls, value: list[str]) -> list[str]:
+        for arg in value:
+            flag = arg.split("=", 1)[0]
+            if flag in OWNED_FLAGS:
+                raise ValueError(f"{flag} is set by the program: use {OWNED_FLAGS[flag]} instead")
+            if flag == "--enforce-eager":
+                raise ValueError(
+                    "--enforce-eager roughly halves decode speed on GB10: remove it unless you are debugging"
+                )
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        if value is not None and value.rstrip("/").endswith("/v1"):
+            raise ValueError(
+                f"{value!r} ends in /v1: Aperture appends the request path (/v1/chat/completions), "
+                "so it would call /v1/v1/... and get 404; use host:port only, e.g. http://spark:8000"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _ports(self) -> HostConfig:
+        if self.port == self.ssh_port or self.port == 22:
+            raise ValueError(
+                f"port {self.port} collides with SSH: pick another model port (vLLM's default is 8000)"
+            )
+        return self
+
+    @property
+    def tailnet_hostname(self) -> str:
+        return self.hostname or self.name
+
+    @property
+    def model_id(self) -> str:
+        """The id served at `/v1/models` and listed in the Aperture provider."""
+        return self.served_model_name or self.model
+
+
+class ApertureGrant(_Model):
+    """One Aperture grant: who (`src`) gets which role and which models (one glob)."""
+
+    src: Annotated[list[str], Field(min_length=1)]
+    role: str
+    """`admin` or `user`: without a role Aperture answers 403."""
+
+    models: str | None = None
+    """One glob on `provider/model`, e.g. `spark/**`; required for role user."""
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        if value not in ("admin", "user"):
+            raise ValueError(f"{value!r} is not an Aperture role: use admin or user")
+        return value
+
+    @field_validator("src")
+    @classmethod
+    def _src(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            if entry != "*" and not (is_identity(entry) or TAG_RE.match(entry)):
+                raise ValueError(
+                    f"{entry!r} is not an Aperture grant source: use a login, a group:, a tag: or *"
+                )
+        return value
+
+    @model_validator(mode="after")
+    def _models(self) -> ApertureGrant:
+        if self.role == "user" and not self.models:
+            raise ValueError(
+                "a user grant without models lets nobody call a model (404): set models, e.g. spark/**"
+            )
+        return self
+
+
+class GatewayConfig(_Model):
+    """The Aperture gateway: where its admin API is, and who may use which model."""
+
+    url: str = "http://ai"
+    """Gateway URL as clients reach it (MagicDNS short name by default); no `/v1`."""
+
+    grants: list[ApertureGrant] | None = None
+    """Aperture grants; default: admins get admin, model users get user on every host's models."""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if value.rstrip("/").endswith("/v1"):
+            raise ValueError(
+                f"{value!r} ends in /v1: give the gateway root (http://ai); clients add /v1 themselves"
+            )
+        return value.rstrip("/")
+
+
+class SecretsPresent(_Model):
+    """Which secret config keys are set (never their values)."""
+
+    ssh_private_key: bool = False
+    huggingface_token: bool = False
+    vllm_api_key: bool = False
+    gateway_api_key_empty: bool = False
+    """`sovereign-ai:gatewayApiKey` is set but empty (Aperture: "No API key configured")."""
+
+
+class StackConfig(_Model):
+    """The whole `sovereign-ai:*` namespace, validated; frozen once loaded."""
+
+    environment: Environment = Environment.DEVELOPMENT
+    tailnet: TailnetConfig
+    hosts: Annotated[list[HostConfig], Field(min_length=1)]
+    gateway: GatewayConfig = GatewayConfig()
+    secrets: SecretsPresent = SecretsPresent()
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _environment(cls, value: Any) -> Any:
+        allowed = [e.value for e in Environment]
+        if isinstance(value, str) and value not in allowed:
+            raise ValueError(f"{value!r} is not an environment: use {' or '.join(allowed)}")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> StackConfig:
+        self._unique("name", [h.name for h in self.hosts])
+        self._unique("hostname", [h.tailnet_hostname for h in self.hosts])
+        network = self.tailnet.network
+        for index, host in enumerate(self.hosts):
+            if host.base_url is not None:
+                _check_private_url(host.base_url, network, f"hosts[{index}].baseUrl")
+            if self.production and host.host_key is None:
+                raise ValueError(
+                    f"hosts[{index}].hostKey is not set: production pins the SSH host key; "
+                    f"run `ssh-keyscan -t ed25519 {host.address}` and set hosts[{index}].hostKey"
+                )
+            if self.production and host.bind_address == "0.0.0.0":
+                raise ValueError(
+                    f"hosts[{index}].bindAddress is 0.0.0.0: production binds vLLM to the tailnet "
+                    "address only; remove bindAddress"
+                )
+        _check_private_url(self.gateway.url, network, "gateway.url")
+        host = urlsplit(self.gateway.url).hostname or ""
+        if not self.tailnet.magic_dns and SHORT_DNS_NAME_RE.match(host):
+            raise ValueError(
+                f"gateway.url {self.gateway.url} is a MagicDNS name but tailnet.magicDns is false: "
+                "`gateway` will not resolve on clients; enable MagicDNS or use the gateway's 100.x address"
+            )
+        if not self.secrets.ssh_private_key:
+            raise ValueError(
+                "sshPrivateKey is not set: run `pulumi config set --secret sshPrivateKey "
+                "\"$(cat ~/.ssh/id_ed25519)\"`"
+            )
+        if self.secrets.gateway_api_key_empty:
+            raise ValueError(
+                "gatewayApiKey is empty (Aperture: \"No API key configured\"): remove it to use the "
+                f"placeholder {API_KEY_PLACEHOLDER!r}, or set the key vLLM expects"
+            )
+        self._check_grants()
+        return self
+
+    def _check_grants(self) -> None:
+        providers = {h.name for h in self.hosts}
+        for index, grant in enumerate(self.effective_grants):
+            if grant.models and grant.models != "**":
+                provider = grant.models.split("/", 1)[0]
+                if "*" not in provider and provider not in providers:
+                    raise ValueError(
+                        f"gateway.grants[{index}].models {grant.models!r} references provider "
+                        f"{provider!r}, which does not match any host ({', '.join(sorted(providers))})"
+                    )
+        if not any(g.role == "admin" for g in self.effective_grants):
+            raise ValueError(
+                "gateway.grants has no admin grant: Aperture refuses a save that removes every admin; "
+                "add {src: [<your login>], role: admin}"
+            )
+        uncovered = [
+            user
+            for user in self.tailnet.model_users
+            if not any(
+                ("*" in g.src or user in g.src) and g.models for g in self.effective_grants
+            )
+        ]
+        if uncovered:
+            raise ValueError(
+                f"gateway.grants give no models to {', '.join(uncovered)}: they would get "
+                "403 / access denied through the gateway; add a grant for them and the model"
+            )
+
+    @staticmethod
+    def _unique(field_name: str, values: Iterable[str]) -> None:
+        seen: set[str] = set()
+        for index, value in enumerate(values):
+            if value in seen:
+                raise ValueError(
+                    f"hosts[{index}].{field_name} {value!r} is used twice: each host needs its own"
+                )
+            seen.add(value)
+
+    @property
+    def production(self) -> bool:
+        return self.environment is Environment.PRODUCTION
+
+    @property
+    def effective_grants(self) -> list[ApertureGrant]:
+        """The configured Aperture grants, or the safe default: admins admin, users their models."""
+        if self.gateway.grants is not None:
+            return list(self.gateway.grants)
+        models = "**" if len(self.hosts) > 1 else f"{self.hosts[0].name}/**"
+        return [
+            ApertureGrant(src=list(self.tailnet.admins), role="admin", models="**"),
+            ApertureGrant(src=list(self.tailnet.model_users), role="user", models=models),
+        ]
+
+
+class ConfigError(ValueError):
+    """Stack configuration is invalid; `problems` lists one message per bad key."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid {NAMESPACE} configuration:\n{lines}")
+
+
+def parse_config(raw: dict[str, Any]) -> StackConfig:
+    """Validate the namespace's values (keys without the `sovereign-ai:` prefix).
+
+    Raises ConfigError with one line per problem, each naming the key path, e.g.
+    `sovereign-ai:hosts[0].port: 70000 is not a TCP port: use 1-65535`.
+    """
+    try:
+        return StackConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError([_describe(error) for error in exc.errors()]) from None
+
+
+def _describe(error: Any) -> str:
+    path = _key_path(error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    kind = error["type"]
+    if kind == "missing":
+        message = "is required"
+    elif kind == "extra_forbidden":
+        message = "is not a known setting: check the spelling against README.md#configuration"
+    elif kind in ("int_parsing", "float_parsing", "bool_parsing", "int_type", "float_type"):
+        message = f"{message} (got {error.get('input')!r})"
+    return f"{NAMESPACE}:{path}: {message}" if path else f"{NAMESPACE}: {message}"
+
+
+def _key_path(loc: Sequence[Any]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("." if path else "") + to_camel(str(part))
+    return path

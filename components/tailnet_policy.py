@@ -1,0 +1,195 @@
+"""The tailnet policy this project declares, merged into the user's own policy file.
+
+Pure module. `policy_for(config, base_text)` returns the policy the program writes with
+`tailscale.Acl`: the user's base policy (kept whole, in its order) plus the generated groups,
+tagOwners, hosts alias, grants and tests. Access granted, nothing more (DESIGN §4):
+- model users -> gateway on tcp:80 and tcp:443;
+- the gateway -> GPU servers on each model port;
+- admins -> GPU servers on tcp:22.
+The generated `tests` pin the invariant; Tailscale runs them on every save, so a later hand edit
+that opens a bypass is refused by Tailscale itself. `policy_for` runs them too, before deploying,
+and refuses a base policy that already breaks them, naming the rule that does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from components.config import StackConfig
+from components.policy_file import Grant, PolicyFile, PolicyTest, parse
+from components.reachability import Directory, Evaluator, run_tests, split_destination
+
+GATEWAY_ALIAS = "sovereign-gateway"
+"""`hosts` alias for the gateway when it is identified by address rather than by tag."""
+
+GATEWAY_PORTS = (80, 443)
+SSH_PORT = 22
+
+
+class PolicyConflict(ValueError):
+    """The base policy and the generated rules disagree; the message names both places."""
+
+
+@dataclass(frozen=True)
+class PolicyPlan:
+    """What the policy must guarantee, derived from the config; shared by generator and guardrails."""
+
+    gpu_tag: str
+    gateway: str
+    """The gateway's selector: its tag, or the hosts alias of its address."""
+
+    gateway_address: str | None
+    admins: tuple[str, ...]
+    model_users: tuple[str, ...]
+    groups: Mapping[str, tuple[str, ...]]
+    model_ports: tuple[int, ...]
+
+    @classmethod
+    def from_config(cls, config: StackConfig) -> PolicyPlan:
+        tailnet = config.tailnet
+        gateway = tailnet.gateway_tag or GATEWAY_ALIAS
+        return cls(
+            gpu_tag=tailnet.gpu_tag,
+            gateway=gateway,
+            gateway_address=tailnet.gateway_address,
+            admins=tuple(tailnet.admins),
+            model_users=tuple(tailnet.model_users),
+            groups=MappingProxyType({k: tuple(v) for k, v in tailnet.groups.items()}),
+            model_ports=tuple(sorted({h.port for h in config.hosts})),
+        )
+
+    def logins(self, entries: Iterable[str], groups: Mapping[str, tuple[str, ...]]) -> list[str]:
+        """Concrete logins behind logins and groups (autogroups have no fixed members)."""
+        found: list[str] = []
+        for entry in entries:
+            members = groups.get(entry, ()) if entry.startswith("group:") else (entry,)
+            for member in members:
+                if "@" in member and member not in found:
+                    found.append(member)
+        return found
+
+    def grants(self) -> list[Grant]:
+        ports = tuple(f"tcp:{p}" for p in self.model_ports)
+        return [
+            Grant(
+                src=self.model_users,
+                dst=(self.gateway,),
+                ip=tuple(f"tcp:{p}" for p in GATEWAY_PORTS),
+            ),
+            Grant(src=(self.gateway,), dst=(self.gpu_tag,), ip=ports),
+            Grant(src=self.admins, dst=(self.gpu_tag,), ip=(f"tcp:{SSH_PORT}",)),
+        ]
+
+    def tests(self, groups: Mapping[str, tuple[str, ...]]) -> list[PolicyTest]:
+        """accept gateway -> model ports; each model user: deny model ports, accept the gateway;
+        each admin: accept SSH; each model user who is not an admin: deny SSH."""
+        gpu = [f"{self.gpu_tag}:{p}" for p in self.model_ports]
+        tests = [PolicyTest(src=self.gateway_identity, accept=tuple(gpu))]
+        admins = self.logins(self.admins, groups)
+        for user in self.logins(self.model_users, groups):
+            deny = list(gpu)
+            if user not in admins:
+                deny.append(f"{self.gpu_tag}:{SSH_PORT}")
+            accept = tuple(f"{self.gateway}:{p}" for p in GATEWAY_PORTS)
+            tests.append(PolicyTest(src=user, accept=accept, deny=tuple(deny)))
+        for admin in admins:
+            tests.append(PolicyTest(src=admin, accept=(f"{self.gpu_tag}:{SSH_PORT}",)))
+        return tests
+
+    @property
+    def gateway_identity(self) -> str:
+        """The identity tests use as the gateway (a test `src` is one identity, not a group)."""
+        return self.gateway
+
+
+def policy_for(config: StackConfig, base_text: str | None = None, base_name: str = "the base policy") -> PolicyFile:
+    """The policy the stack declares: `base_text` (HuJSON) with the generated rules merged in.
+
+    Raises PolicyConflict when the base defines a group, tag owner or hosts alias differently, or
+    when the merged policy fails the generated tests (e.g. the base lets everyone reach the model).
+    """
+    plan = PolicyPlan.from_config(config)
+    base = parse(base_text) if base_text and base_text.strip() else PolicyFile()
+    groups = _merge_map(base.groups, plan.groups, base_name, "sovereign-ai:tailnet.groups", "groups")
+    owners = {plan.gpu_tag: plan.admins}
+    if plan.gateway.startswith("tag:"):
+        owners[plan.gateway] = plan.admins
+    tag_owners = _merge_map(
+        base.tag_owners, owners, base_name, "sovereign-ai:tailnet.admins", "tagOwners"
+    )
+    hosts: Mapping[str, str] = base.hosts
+    if plan.gateway_address is not None:
+        hosts = _merge_map(
+            base.hosts,
+            {GATEWAY_ALIAS: f"{plan.gateway_address}/32"},
+            base_name,
+            "sovereign-ai:tailnet.gatewayAddress",
+            "hosts",
+        )
+    grants = _append_new(base.grants, plan.grants())
+    tests = _append_new(base.tests, plan.tests(groups))
+    changes: dict[str, Any] = {"tag_owners": tag_owners, "grants": grants, "tests": tests}
+    if groups:
+        changes["groups"] = groups
+    if hosts:
+        changes["hosts"] = hosts
+    merged = base.with_changes(**changes)
+    _check_tests(merged, plan.tests(groups), base_name)
+    return merged
+
+
+def _merge_map(
+    base: Mapping[str, Any],
+    generated: Mapping[str, Any],
+    base_name: str,
+    config_name: str,
+    section: str,
+) -> Mapping[str, Any]:
+    merged = dict(base)
+    for key, value in generated.items():
+        if key in merged and _normal(merged[key]) != _normal(value):
+            raise PolicyConflict(
+                f"{section}[{key!r}] is {_show(merged[key])} in {base_name} but {_show(value)} "
+                f"from {config_name}: make them the same, or remove it from {base_name}"
+            )
+        merged[key] = merged.get(key, value)
+    return MappingProxyType(merged)
+
+
+def _normal(value: Any) -> Any:
+    return tuple(sorted(value)) if isinstance(value, (list, tuple)) else value
+
+
+def _show(value: Any) -> str:
+    return repr(list(value)) if isinstance(value, tuple) else repr(value)
+
+
+def _append_new(existing: tuple[Any, ...], generated: list[Any]) -> tuple[Any, ...]:
+    """The user's entries first, untouched; generated ones after, once (merging is idempotent)."""
+    return existing + tuple(entry for entry in generated if entry not in existing)
+
+
+def _check_tests(policy: PolicyFile, tests: list[PolicyTest], base_name: str) -> None:
+    failures = run_tests(policy, tests)
+    if not failures:
+        return
+    evaluator = Evaluator(policy, Directory())
+    lines = []
+    for failure in failures:
+        test = tests[failure.index]
+        reason = failure.message
+        for destination in test.deny:
+            host, port = split_destination(destination)
+            rules = evaluator.rules_allowing(test.src, host, port)
+            if rules and destination in failure.message:
+                reason += f" (opened by {', '.join(r.origin for r in rules)} of {base_name})"
+        lines.append(f"  - generated test for {failure.src}: {reason}")
+    raise PolicyConflict(
+        "the merged tailnet policy breaks the stack's invariant (only the gateway reaches the "
+        "model port; model users reach the gateway; only admins reach SSH):\n"
+        + "\n".join(lines)
+        + f"\nnarrow or remove those rules in {base_name}"
+    )
