@@ -57,7 +57,7 @@ demo: setup
 	@$(ENGINE_ENV); scripts/stack.sh preview dev
 
 bench: venvs
-	@for b in bench/bench_*.py; do $(VENV)/bin/python $$b || exit 1; done
+	@for b in bench/bench_*.py; do PYTHONPATH=. $(VENV)/bin/python $$b || exit 1; done
 
 clean:
 	rm -rf .build .state $(VENV) $(POLICY_VENV)

@@ -237,7 +237,9 @@ def insert_member(text: str, obj: Node, key: str, value: Any) -> str:
                 return text[: line_end + 1] + f"{indent}{rendered},\n" + text[line_end + 1 :]
             return text[:after] + f"\n{indent}{rendered}," + text[after:]
         return text[:insert_at] + f",\n{indent}{rendered}" + text[insert_at:]
-    outer = _indent_of(text, obj.start)
+    # The object may open mid-line (`"providers": {}`): indent from that line's leading whitespace.
+    line = text[text.rfind("\n", 0, obj.start) + 1 : obj.start]
+    outer = line[: len(line) - len(line.lstrip(" \t"))]
     inner = outer + "  "
     rendered = f"{json.dumps(key)}: {_render_at(value, inner)}"
     return text[: obj.start] + "{\n" + inner + rendered + "\n" + outer + "}" + text[obj.end :]

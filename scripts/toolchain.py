@@ -88,7 +88,13 @@ class Runner:
     log: Path
     results: dict[str, dict[str, str]] = field(default_factory=dict)
 
-    def run(self, cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    def run(
+        self,
+        cmd: list[str],
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        check: bool = True,
+    ) -> str:
         with self.log.open("a") as log:
             log.write(f"\n$ {' '.join(cmd)}  (in {cwd or os.getcwd()})\n")
             log.flush()
@@ -96,9 +102,13 @@ class Runner:
                 cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
             )
             log.write(proc.stdout)
-        if proc.returncode != 0:
+        if check and proc.returncode != 0:
             raise StepFailed(_last_error(proc.stdout) or f"{cmd[0]} exited {proc.returncode}")
         return proc.stdout
+
+    def note(self, message: str) -> None:
+        with self.log.open("a") as log:
+            log.write(f"note: {message}\n")
 
     def step(self, name: str, action: Callable[[], str]) -> bool:
         """Run one step; print `name ... detail (Ns)`; record ok/blocked/failed in the results."""
@@ -135,15 +145,15 @@ def go_env() -> dict[str, str]:
 
 def module_info(runner: Runner, module: str, version: str) -> dict[str, object]:
     """`go mod download -json` for one module version; StepFailed(blocked) when the proxy refuses."""
+    # go prints the JSON (with an Error field) and exits 1 when the proxy refuses.
+    out = runner.run(["go", "mod", "download", "-json", f"{module}@{version}"], env=go_env(), check=False)
     try:
-        out = runner.run(["go", "mod", "download", "-json", f"{module}@{version}"], env=go_env())
-    except StepFailed as exc:
-        # go prints the JSON (with an Error field) and exits 1 when the proxy refuses.
-        raise StepFailed(f"{module}@{version}: {exc}", blocked=_is_refusal(str(exc))) from None
-    info = json.loads(out[out.index("{") :])
+        info: dict[str, object] = json.loads(out[out.index("{") :])
+    except ValueError:
+        raise StepFailed(f"{module}@{version}: {_last_error(out)}") from None
     if info.get("Error"):
-        error = str(info["Error"])
-        raise StepFailed(f"{module}@{version}: {error}", blocked=_is_refusal(error))
+        error = " ".join(str(info["Error"]).split())
+        raise StepFailed(error, blocked=_is_refusal(error))
     return info
 
 
@@ -153,7 +163,11 @@ def _is_refusal(message: str) -> bool:
 
 def origin_hash(runner: Runner, module: str, version: str) -> str | None:
     """The commit of a tag, from the proxy's `.info` `Origin.Hash`, when the proxy reports it."""
-    info_file = module_info(runner, module, version).get("Info")
+    try:
+        info_file = module_info(runner, module, version).get("Info")
+    except StepFailed as exc:
+        runner.note(f"no commit for {module}@{version}: {exc}")
+        return None
     if not isinstance(info_file, str):
         return None
     origin = json.loads(Path(info_file).read_text()).get("Origin") or {}
@@ -174,8 +188,8 @@ def resolve_nested(runner: Runner, module: str, commit: str | None) -> dict[str,
         except StepFailed as exc:
             errors.append(str(exc))
     if not commit:
-        errors.insert(0, "the proxy's .info for the tag carries no Origin.Hash, so no pseudo-version")
-    raise StepFailed("; ".join(errors), blocked=all(_is_refusal(e) for e in errors if "@" in e))
+        errors.insert(0, "no tag commit known (the proxy gave no Origin.Hash for it)")
+    raise StepFailed("; ".join(errors), blocked=all(_is_refusal(e) for e in errors[-1:]))
 
 
 def writable_copy(src: str, dest: Path) -> Path:

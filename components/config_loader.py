@@ -1,0 +1,93 @@
+"""Reads the `sovereign-ai:*` stack config once, validates it, and keeps secrets as secrets.
+
+The only module that turns `pulumi.Config` into `StackConfig`. It runs before any resource is
+registered, so a bad value stops `pulumi preview` with a list of every problem and no change made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from components.config import NAMESPACE, ConfigError, StackConfig, parse_config
+
+OBJECT_KEYS = ("tailnet", "hosts", "gateway")
+PLAIN_KEYS = ("environment",)
+SECRET_KEYS = {
+    "sshPrivateKey": "ssh_private_key",
+    "huggingfaceToken": "huggingface_token",
+    "vllmApiKey": "vllm_api_key",
+    "gatewayApiKey": "gateway_api_key",
+}
+"""Secret config keys -> `StackSecrets` fields. Set them with `pulumi config set --secret`."""
+
+
+@dataclass(frozen=True)
+class StackSecrets:
+    """Secret settings as Pulumi secret Outputs; their values never pass through Python code."""
+
+    ssh_private_key: pulumi.Output[str]
+    huggingface_token: pulumi.Output[str] | None
+    vllm_api_key: pulumi.Output[str] | None
+    gateway_api_key: pulumi.Output[str] | None
+
+
+def load_stack_config() -> tuple[StackConfig, StackSecrets]:
+    """Validate the namespace; raise ConfigError (one line per bad key) before any resource exists."""
+    config = pulumi.Config(NAMESPACE)
+    raw: dict[str, object] = {}
+    problems: list[str] = []
+    for key in PLAIN_KEYS:
+        value = config.get(key)
+        if value is not None:
+            raw[key] = value
+    for key in OBJECT_KEYS:
+        try:
+            value = config.get_object(key)
+        except Exception as exc:  # pulumi raises its own ConfigTypeError on bad JSON
+            problems.append(f"{NAMESPACE}:{key}: is not a YAML object or list ({exc})")
+            continue
+        if value is not None:
+            raw[key] = value
+    problems += _unknown_keys()
+    present = {field: _raw_secret(key) is not None for key, field in SECRET_KEYS.items()}
+    raw["secrets"] = {
+        "sshPrivateKey": present["ssh_private_key"],
+        "huggingfaceToken": present["huggingface_token"],
+        "vllmApiKey": present["vllm_api_key"],
+        "gatewayApiKeyEmpty": _raw_secret("gatewayApiKey") == "",
+    }
+    try:
+        stack = parse_config(raw)
+    except ConfigError as exc:
+        raise ConfigError(problems + exc.problems) from None
+    if problems:
+        raise ConfigError(problems)
+    secrets = StackSecrets(
+        ssh_private_key=config.require_secret("sshPrivateKey"),
+        huggingface_token=config.get_secret("huggingfaceToken"),
+        vllm_api_key=config.get_secret("vllmApiKey"),
+        gateway_api_key=config.get_secret("gatewayApiKey"),
+    )
+    return stack, secrets
+
+
+def _raw_secret(key: str) -> str | None:
+    """The decrypted value, only to test presence and emptiness; never logged or returned."""
+    value = runtime_config.get_config(f"{NAMESPACE}:{key}")
+    return None if value is None else str(value)
+
+
+def _unknown_keys() -> list[str]:
+    known = set(OBJECT_KEYS) | set(PLAIN_KEYS) | set(SECRET_KEYS)
+    problems = []
+    for full_key in sorted(runtime_config.get_config_env()):
+        namespace, _, key = full_key.partition(":")
+        if namespace == NAMESPACE and key not in known:
+            problems.append(
+                f"{full_key}: is not a known setting (known: {', '.join(sorted(known))}); "
+                "check the spelling against README.md#configuration"
+            )
+    return problems

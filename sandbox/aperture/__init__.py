@@ -1,0 +1,18 @@
+"""Offline emulator of Tailscale's Aperture AI gateway (admin config API, inference routing).
+
+`models.py` holds state and operations, `errors.py` the upstream-shaped error bodies and `app.py`
+the HTTP layer (`serve`). Sandbox-only additions are documented in `models.py`.
+"""
+
+from sandbox.aperture.app import IDENTITY_HEADER, ApertureServer, serve
+from sandbox.aperture.models import DEFAULT_CONFIG, REDACTED, ApertureBackend, UsageRecord
+
+__all__ = [
+    "DEFAULT_CONFIG",
+    "IDENTITY_HEADER",
+    "REDACTED",
+    "ApertureBackend",
+    "ApertureServer",
+    "UsageRecord",
+    "serve",
+]

@@ -1,0 +1,168 @@
+"""Upstream-shaped error bodies of the Aperture emulator.
+
+Two shapes, as the real gateway answers (reference/aperture.md §4):
+
+- `/aperture/*` (the admin API, a huma OpenAPI service): RFC 9457 `application/problem+json`
+  `{"type", "title", "status", "detail", "instance", "errors": [{"location", "message", "value"}]}`;
+- everything else (inference, `/v1/models`, legacy `/api/*`): `{"error": "<message>"}`, e.g.
+  `{"error": "access denied: no role granted"}`.
+
+One exception class per error case; the HTTP layer turns any of them into a response with `body()`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+NO_ROLE = "access denied: no role granted"
+"""The message Aperture gives an identity without any role grant."""
+
+ADMIN_REQUIRED = "access denied: admin role required"
+"""The emulator's message for a caller whose highest role is `user` (real wording undocumented)."""
+
+
+@dataclass(frozen=True)
+class ErrorDetail:
+    """One item of a problem's `errors` list."""
+
+    message: str
+    """What is wrong, e.g. `provider spark has no baseurl configured`."""
+
+    location: str = "body.config"
+    """Where in the request the problem is (huma style: `body.config`, `header.If-Match`)."""
+
+    value: Any = None
+    """The offending value, when it is safe to echo (never a key)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON object of this item."""
+        return {"location": self.location, "message": self.message, "value": self.value}
+
+
+class ApertureError(Exception):
+    """Base class: an HTTP status and a message; subclasses choose the body shape."""
+
+    status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def content_type(self) -> str:
+        """The response's Content-Type."""
+        return "application/json"
+
+    def body(self, instance: str) -> bytes:
+        """The response body; `instance` is the request path."""
+        return json.dumps({"error": self.message}).encode()
+
+
+class ProblemError(ApertureError):
+    """An RFC 9457 problem for the admin API (`/aperture/*`)."""
+
+    def __init__(self, status: int, detail: str, errors: list[ErrorDetail] | None = None) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.errors: list[ErrorDetail] = list(errors or [])
+
+    def content_type(self) -> str:
+        return "application/problem+json"
+
+    def body(self, instance: str) -> bytes:
+        document: dict[str, Any] = {
+            "type": "about:blank",
+            "title": HTTPStatus(self.status).phrase,
+            "status": self.status,
+            "detail": self.detail,
+            "instance": instance,
+        }
+        if self.errors:
+            document["errors"] = [item.to_dict() for item in self.errors]
+        return json.dumps(document).encode()
+
+
+def forbidden_problem(message: str) -> ProblemError:
+    """403 on the admin API: no role, or a role below admin."""
+    return ProblemError(status=403, detail=message)
+
+
+def if_match_required() -> ProblemError:
+    """428: a PUT without `If-Match`."""
+    return ProblemError(
+        status=428,
+        detail="If-Match header is required: GET /aperture/config first and send its ETag",
+        errors=[ErrorDetail("required header parameter is missing", "header.If-Match")],
+    )
+
+
+def precondition_failed(sent: str, current: str) -> ProblemError:
+    """412: the `If-Match` ETag is not the current one (the config changed since the GET)."""
+    return ProblemError(
+        status=412,
+        detail=f"config has changed since it was read: If-Match {sent} does not match ETag {current}",
+    )
+
+
+def validation_failed(messages: list[str]) -> ProblemError:
+    """422: the config would not be saved; one item per message."""
+    return ProblemError(
+        status=422,
+        detail="validation failed",
+        errors=[ErrorDetail(message) for message in messages],
+    )
+
+
+def bad_body(message: str, location: str = "body") -> ProblemError:
+    """422: the request body is not `{"config": "<string>"}` (huma answers 422 for body errors)."""
+    return ProblemError(status=422, detail="validation failed", errors=[ErrorDetail(message, location)])
+
+
+def not_found_problem(path: str) -> ProblemError:
+    """404 for an unknown `/aperture/*` path."""
+    return ProblemError(status=404, detail=f"no such endpoint: {path}")
+
+
+class AccessDeniedError(ApertureError):
+    """403 outside the admin API: `{"error": "access denied: no role granted"}`."""
+
+    status = 403
+
+    def __init__(self, message: str = NO_ROLE) -> None:
+        super().__init__(message)
+
+
+class ModelNotFoundError(ApertureError):
+    """404: the caller has a role but no grant (or no provider) for the requested model."""
+
+    status = 404
+
+    def __init__(self, model: str) -> None:
+        super().__init__(f'model "{model}" not found')
+
+
+class BadRequestError(ApertureError):
+    """400: an inference request Aperture cannot route (no JSON body, no `model`)."""
+
+    status = 400
+
+
+class NotFoundError(ApertureError):
+    """404 for an unknown path outside the admin API."""
+
+    status = 404
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"not found: {path}")
+
+
+class ProviderUnreachableError(ApertureError):
+    """502: the gateway could not reach the provider (connection refused, or no tailnet path)."""
+
+    status = 502
+
+    def __init__(self, provider: str, baseurl: str) -> None:
+        super().__init__(f'the gateway could not reach provider "{provider}" at {baseurl}')
