@@ -1,0 +1,65 @@
+"""sovereign-ai: read the stack config, build the tailnet, the GPU hosts and the gateway, export."""
+
+from pathlib import Path
+
+import pulumi
+
+from components.config_loader import load_stack_config
+from components.gateway import Gateway, GatewayArgs
+from components.host import InferenceHost, InferenceHostArgs
+from components.policy_file import render
+from components.tailnet import Tailnet, TailnetArgs
+from components.tailnet_policy import policy_for
+
+config, secrets = load_stack_config()
+base_path = config.tailnet.base_policy
+base_text = Path(base_path).read_text() if base_path else None
+policy = policy_for(config, base_text, base_path or "the base policy")
+
+tailnet = Tailnet(
+    "tailnet",
+    TailnetArgs(
+        policy_text=render(policy),
+        hosts=config.hosts,
+        gpu_tag=config.tailnet.gpu_tag,
+        key_expiry_seconds=config.tailnet.key_expiry_seconds,
+        magic_dns=config.tailnet.magic_dns,
+        overwrite_existing_policy=config.tailnet.overwrite_existing_policy,
+    ),
+)
+
+hosts = {
+    host.name: InferenceHost(
+        host.name,
+        InferenceHostArgs(
+            host=host,
+            private_key=secrets.ssh_private_key,
+            auth_key=tailnet.auth_keys[host.name],
+            tags=[config.tailnet.gpu_tag],
+            huggingface_token=secrets.huggingface_token,
+            vllm_api_key=secrets.vllm_api_key,
+        ),
+        opts=pulumi.ResourceOptions(depends_on=[tailnet]),
+    )
+    for host in config.hosts
+}
+
+gateway = Gateway(
+    "gateway",
+    GatewayArgs(
+        hosts=config.hosts,
+        base_urls={h.name: h.base_url or hosts[h.name].model_base_url for h in config.hosts},
+        grants=config.effective_grants,
+        environment=config.environment.value,
+        api_key=secrets.vllm_api_key,
+    ),
+)
+
+for name, host in hosts.items():
+    pulumi.export(f"{name}_tailnet_ip", host.tailnet_ip)
+    pulumi.export(f"{name}_dns_name", host.dns_name)
+    pulumi.export(f"{name}_model_base_url", host.model_base_url)
+pulumi.export("client_base_url", f"{config.gateway.url}/v1")
+pulumi.export("client_api_key", "any-non-empty-placeholder")
+pulumi.export("client_model_ids", [h.model_id for h in config.hosts])
+pulumi.export("effective_aperture_grants", gateway.effective_grants)

@@ -1,0 +1,200 @@
+"""InferenceHost: one GB10 box over SSH, from preflight to a vLLM server ready on its tailnet address."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+import pulumi
+from pulumi_command import remote
+
+from components.config import HostConfig
+
+SCRIPTS = Path(__file__).parent / "scripts"
+HF_CACHE = "/var/lib/sovereign-ai/huggingface"
+"""Host directory mounted as the container's Hugging Face cache, so weights survive restarts."""
+
+SECRET_STREAMS = ["stdout", "stderr"]
+
+
+def script(name: str, **env: str | int) -> str:
+    """A script from components/scripts with its non-secret inputs as leading `export` lines."""
+    exports = "".join(f"export {key}={shlex.quote(str(value))}\n" for key, value in env.items())
+    return exports + (SCRIPTS / name).read_text()
+
+
+def vllm_command(host: HostConfig, bind_address: str) -> list[str]:
+    """The container command: `vllm serve` flags for GB10, bound to `bind_address`."""
+    words = [host.model] if not host.image.startswith("nvcr.io/nvidia/vllm") else ["vllm", "serve", host.model]
+    words += [
+        "--host", bind_address,
+        "--port", str(host.port),
+        "--served-model-name", host.model_id,
+        "--gpu-memory-utilization", str(host.gpu_memory_utilization),
+        "--max-model-len", str(host.max_model_len),
+        *host.vllm_args,
+    ]  # fmt: skip
+    return words
+
+
+def env_file_lines(hf_token: str | None, vllm_api_key: str | None) -> str:
+    """The container's env file body (sent on stdin, written 0600 on the host)."""
+    lines = []
+    if hf_token:
+        lines.append(f"HF_TOKEN={hf_token}")
+    if vllm_api_key:
+        lines.append(f"VLLM_API_KEY={vllm_api_key}")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+@dataclass(frozen=True)
+class InferenceHostArgs:
+    """One host's settings plus the secrets its steps need."""
+
+    host: HostConfig
+    """Validated host settings (SSH address, model, image, flags, port)."""
+
+    private_key: pulumi.Input[str]
+    """SSH private key (secret)."""
+
+    auth_key: pulumi.Input[str]
+    """The host's single-use Tailscale auth key (secret); reaches the host on stdin only."""
+
+    tags: list[str]
+    """Tags the join advertises (the GPU server tag)."""
+
+    huggingface_token: pulumi.Input[str] | None = None
+    vllm_api_key: pulumi.Input[str] | None = None
+
+
+class InferenceHost(pulumi.ComponentResource):
+    """A GPU server: preflight -> Tailscale -> join -> firewall -> vLLM container -> readiness.
+
+    Each step is one `remote.Command` running an idempotent script from `components/scripts/`.
+    Secrets travel on stdin; command output is kept as a secret. Changing the model, image or flags
+    replaces only the container step (and the readiness check after it).
+    """
+
+    tailnet_ip: pulumi.Output[str]
+    """The host's tailnet IPv4 address."""
+
+    dns_name: pulumi.Output[str]
+    """The host's MagicDNS name."""
+
+    model_base_url: pulumi.Output[str]
+    """`http://<tailnet-ip>:<port>`, without `/v1` (the Aperture provider base URL)."""
+
+    served_model_ids: pulumi.Output[list[str]]
+    """Model ids served at `/v1/models`."""
+
+    def __init__(
+        self, name: str, args: InferenceHostArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("sovereign-ai:host:InferenceHost", name, None, opts)
+        host = args.host
+        connection = remote.ConnectionArgs(
+            host=host.address,
+            port=host.ssh_port,
+            user=host.user,
+            private_key=args.private_key,
+            host_key=host.host_key,
+        )
+
+        def step(
+            step_name: str,
+            create: pulumi.Input[str],
+            after: list[pulumi.Resource],
+            **kwargs: object,
+        ) -> remote.Command:
+            return remote.Command(
+                f"{name}-{step_name}",
+                connection=connection,
+                create=create,
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=after, additional_secret_outputs=SECRET_STREAMS
+                ),
+                **kwargs,  # type: ignore[arg-type]
+            )
+
+        preflight = step("preflight", script("preflight.sh"), [])
+        install = step("install-tailscale", script("install_tailscale.sh"), [preflight])
+        join = step(
+            "join",
+            script("join_tailnet.sh", TS_HOSTNAME=host.tailnet_hostname, TS_TAGS=",".join(args.tags)),
+            [install],
+            stdin=args.auth_key,
+            triggers=[host.tailnet_hostname, *args.tags],
+        )
+        address = remote.Command(
+            f"{name}-address",
+            connection=connection,
+            create=script("tailnet_address.sh"),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[join]),
+        )
+        firewall = step("firewall", script("firewall.sh", SSH_PORT=host.ssh_port), [join])
+        parsed = address.stdout.apply(_parse_address)
+        self.tailnet_ip = parsed.apply(lambda a: a["ip"])
+        self.dns_name = parsed.apply(lambda a: a["dnsName"])
+        bind = self.tailnet_ip if host.bind_address is None else pulumi.Output.from_input(host.bind_address)
+        container_name = f"vllm-{host.name}"
+        secrets_stdin = pulumi.Output.all(args.huggingface_token, args.vllm_api_key).apply(
+            lambda values: env_file_lines(values[0], values[1])
+        )
+        container = step(
+            "vllm",
+            bind.apply(
+                lambda address_: script(
+                    "vllm_container.sh",
+                    CONTAINER=container_name,
+                    IMAGE=host.image,
+                    VLLM_COMMAND=" ".join(shlex.quote(w) for w in vllm_command(host, address_)),
+                    HF_CACHE=HF_CACHE,
+                )
+            ),
+            [firewall],
+            stdin=pulumi.Output.secret(secrets_stdin),
+            delete=script("vllm_remove.sh", CONTAINER=container_name),
+            triggers=[host.image, host.model, host.model_id, host.port, *vllm_command(host, "")],
+        )
+        self.model_base_url = self.tailnet_ip.apply(lambda ip: f"http://{ip}:{host.port}")
+        step(
+            "ready",
+            self.tailnet_ip.apply(
+                lambda ip: script(
+                    "wait_ready.sh",
+                    BASE_URL=f"http://{_reachable_bind(host.bind_address, ip)}:{host.port}",
+                    MODEL_ID=host.model_id,
+                    CONTAINER=container_name,
+                    TIMEOUT_SECONDS=host.readiness_timeout_minutes * 60,
+                )
+            ),
+            [container],
+            stdin=pulumi.Output.secret(pulumi.Output.from_input(args.vllm_api_key or "")),
+            triggers=[container.id],
+        )
+        self.served_model_ids = pulumi.Output.from_input([host.model_id])
+        self.register_outputs(
+            {
+                "tailnet_ip": self.tailnet_ip,
+                "dns_name": self.dns_name,
+                "model_base_url": self.model_base_url,
+                "served_model_ids": self.served_model_ids,
+            }
+        )
+
+
+def _parse_address(stdout: str) -> dict[str, str]:
+    try:
+        value = json.loads(stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        raise ValueError(
+            f"could not read the tailnet address from `tailscale ip -4`/`status`: {stdout!r}"
+        ) from None
+    return {"ip": str(value.get("ip", "")), "dnsName": str(value.get("dnsName", ""))}
+
+
+def _reachable_bind(bind_address: str | None, tailnet_ip: str) -> str:
+    """Where the readiness check connects: the bind address unless it is a wildcard."""
+    return tailnet_ip if bind_address in (None, "0.0.0.0") else str(bind_address)

@@ -1,0 +1,81 @@
+"""Tailnet: the policy file, MagicDNS, and one single-use auth key per GPU server."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_tailscale as tailscale
+
+from components.config import HostConfig
+
+
+@dataclass(frozen=True)
+class TailnetArgs:
+    """What the tailnet needs: the rendered policy, the hosts to mint keys for, and switches."""
+
+    policy_text: str
+    """The whole policy file (HuJSON): the user's base merged with the generated rules and tests."""
+
+    hosts: list[HostConfig]
+    """One auth key is minted per host."""
+
+    gpu_tag: str
+    """Every key carries this tag, so joined servers are tagged from their first second."""
+
+    key_expiry_seconds: int
+    """Auth key lifetime; short, since the key only has to survive the join."""
+
+    magic_dns: bool = True
+    """Turn MagicDNS on, so clients reach the gateway by name."""
+
+    overwrite_existing_policy: bool = False
+    """Replace a policy file that is not Tailscale's default (else Tailscale answers 412)."""
+
+
+def key_description(host_name: str) -> str:
+    """Tailscale limits key descriptions to 50 alphanumeric-ish characters."""
+    return f"sovereign-ai {host_name}"[:50]
+
+
+class Tailnet(pulumi.ComponentResource):
+    """The tailnet side of the stack: `tailscale.Acl`, `DnsPreferences`, one `TailnetKey` per host.
+
+    The keys depend on the policy, because Tailscale refuses a tag that no `tagOwners` entry owns.
+    Key values are secret outputs.
+    """
+
+    policy: tailscale.Acl
+    """The policy file resource."""
+
+    auth_keys: dict[str, pulumi.Output[str]]
+    """Host name -> its auth key (secret)."""
+
+    def __init__(self, name: str, args: TailnetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__("sovereign-ai:tailnet:Tailnet", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.policy = tailscale.Acl(
+            f"{name}-policy",
+            acl=args.policy_text,
+            overwrite_existing_content=args.overwrite_existing_policy,
+            opts=child,
+        )
+        if args.magic_dns:
+            tailscale.DnsPreferences(f"{name}-magicdns", magic_dns=True, opts=child)
+        self.auth_keys = {}
+        for host in args.hosts:
+            key = tailscale.TailnetKey(
+                f"{name}-{host.name}-key",
+                reusable=False,
+                ephemeral=False,
+                preauthorized=True,
+                expiry=args.key_expiry_seconds,
+                tags=[args.gpu_tag],
+                description=key_description(host.name),
+                recreate_if_invalid="always",
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[self.policy], additional_secret_outputs=["key"]
+                ),
+            )
+            self.auth_keys[host.name] = pulumi.Output.secret(key.key)
+        self.register_outputs({"policy_id": self.policy.id})
