@@ -36,8 +36,13 @@ $(POLICY_VENV)/.stamp: policies/requirements.txt
 env:
 	@$(PYTHON) scripts/toolchain.py env
 
+# pytest exits 5 when it collected no test: that is a failure here, never a silent pass.
 test: setup
-	@$(ENGINE_ENV); $(VENV)/bin/python -m pytest
+	@$(ENGINE_ENV); $(VENV)/bin/python -m pytest; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; exit 1; fi; \
+	  $(PYTHON) scripts/toolchain.py ready 2>/dev/null || \
+	    echo "make test: engine tests marked SKIPPED above could not run here; see 'python3 scripts/toolchain.py ready'"; \
+	  exit $$rc
 
 test-unit: venvs
 	@$(VENV)/bin/python -m pytest tests/unit tests/policies
@@ -53,6 +58,7 @@ preview: setup
 up: setup
 	@$(ENGINE_ENV); scripts/stack.sh up $(STACK)
 
+# Until the sandbox exists, the demo is a preview of the dev stack (it needs the complete engine).
 demo: setup
 	@$(ENGINE_ENV); scripts/stack.sh preview dev
 

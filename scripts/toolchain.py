@@ -11,7 +11,7 @@ goes to the log file; a failed step names itself and the log. A part that the mo
 is recorded in `status.json` (see `status_path`) so that `make test` can say which engine tests it
 could not run, instead of failing for a reason nobody can fix here.
 
-Usage: python3 scripts/toolchain.py build | env | status
+Usage: python3 scripts/toolchain.py build | env | status | ready
 """
 
 from __future__ import annotations
@@ -394,8 +394,31 @@ def print_status() -> int:
     return 0
 
 
+def engine_gaps() -> list[str]:
+    """What keeps `pulumi preview` of this program from running here; empty when it can run."""
+    if not status_path().exists():
+        return ["the toolchain has not been built: run `make setup`"]
+    results = json.loads(status_path().read_text())
+    return [
+        f"{name}: {result['state']}: {result['detail']}"
+        for name, result in results.items()
+        if result["state"] != "ok"
+    ]
+
+
+def print_ready() -> int:
+    gaps = engine_gaps()
+    if not gaps:
+        return 0
+    print("The Pulumi engine is incomplete on this machine, so this command cannot run:", file=sys.stderr)
+    for gap in gaps:
+        print(f"  - {gap}", file=sys.stderr)
+    print(f"Details: {log_path()} (rebuild with `make setup`)", file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str]) -> int:
-    commands = {"build": build, "env": print_env, "status": print_status}
+    commands = {"build": build, "env": print_env, "status": print_status, "ready": print_ready}
     if len(argv) != 2 or argv[1] not in commands:
         print(f"usage: {argv[0]} {'|'.join(commands)}", file=sys.stderr)
         return 2
