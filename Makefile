@@ -62,6 +62,10 @@ up: setup
 demo: setup
 	@$(ENGINE_ENV); scripts/stack.sh preview dev
 
+# Client -> gateway -> model with diagnosis; reads the stack's client settings.
+verify: setup
+	@$(ENGINE_ENV); $(PYTHON) scripts/verify.py --stack $(STACK)
+
 bench: venvs
 	@for b in bench/bench_*.py; do PYTHONPATH=. $(VENV)/bin/python $$b || exit 1; done
 

@@ -1,0 +1,132 @@
+"""make verify: the two client calls, and failures mapped to the troubleshooting table."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import socket
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("verify", ROOT / "scripts" / "verify.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["verify"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+verify = _load()
+MODEL = "Qwen/Qwen3.6-35B-A3B-FP8"
+
+
+class Gateway(BaseHTTPRequestHandler):
+    """A gateway double whose answer per path is set by the test."""
+
+    answers: dict[str, tuple[int, Any]] = {}
+    seen: list[tuple[str, str | None]] = []
+
+    def _answer(self) -> None:
+        self.seen.append((self.path, self.headers.get("X-Sandbox-Identity")))
+        status, body = self.answers[self.path]
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._answer()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self._answer()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def gateway() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
+    Gateway.seen = []
+    Gateway.answers = {
+        "/v1/models": (200, {"object": "list", "data": [{"id": MODEL}]}),
+        "/v1/chat/completions": (
+            200,
+            {"choices": [{"message": {"content": "hello"}}], "usage": {"prompt_tokens": 6, "completion_tokens": 1}},
+        ),
+    }
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_verify_passes_and_prints_the_client_settings(gateway: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert verify.verify(gateway, MODEL, "alice@example.com") == 0
+    out = capsys.readouterr().out
+    assert f"base URL: {gateway}" in out and "6 prompt + 1 completion tokens" in out
+    assert Gateway.seen == [("/v1/models", "alice@example.com"), ("/v1/chat/completions", "alice@example.com")]
+
+
+def test_verify_fails_when_the_model_is_not_listed(gateway: str, capsys: pytest.CaptureFixture[str]) -> None:
+    Gateway.answers["/v1/models"] = (200, {"data": [{"id": "other"}]})
+    assert verify.verify(gateway, MODEL, None) == 1
+    assert f"{MODEL} is not among the models visible to you (other)" in capsys.readouterr().err
+
+
+def test_verify_maps_403_to_a_missing_grant(gateway: str, capsys: pytest.CaptureFixture[str]) -> None:
+    Gateway.answers["/v1/models"] = (403, {"error": "access denied: no role granted"})
+    assert verify.verify(gateway, MODEL, None) == 1
+    err = capsys.readouterr().err
+    assert "403 / access denied through the gateway (access denied: no role granted)" in err
+    assert "no Aperture grant covers your identity" in err
+
+
+@pytest.mark.parametrize(
+    ("reply", "symptom", "cause"),
+    [
+        pytest.param(
+            verify.Reply(0, "", socket.gaierror(-2, "Name or service not known")),
+            "chat: ai does not resolve",
+            "MagicDNS is off, or this device is signed in to another tailnet",
+            id="name-resolution",
+        ),
+        pytest.param(
+            verify.Reply(404, "404 page not found: /v1/v1/chat/completions"),
+            "chat: 404 on /v1/v1/... through the gateway",
+            "the provider base URL includes /v1, and Aperture appends the request path",
+            id="v1-twice",
+        ),
+        pytest.param(
+            verify.Reply(502, json.dumps({"error": {"message": "could not reach provider spark"}})),
+            "chat: 502 from the gateway (could not reach provider spark)",
+            "the gateway cannot reach the model server: a tailnet rule blocks gateway -> server:port "
+            "(the dashboard's red X), or vLLM is not up",
+            id="gateway-cannot-reach-server",
+        ),
+        pytest.param(
+            verify.Reply(0, "", ConnectionRefusedError(111, "Connection refused")),
+            "chat: cannot connect to the gateway at ai ([Errno 111] Connection refused)",
+            "this device is not on the tailnet, or the tailnet policy does not let you reach the gateway",
+            id="gateway-refuses",
+        ),
+    ],
+)
+def test_diagnose(reply: Any, symptom: str, cause: str) -> None:
+    diagnosis = verify.diagnose("chat", "http://ai/v1", reply)
+    assert (diagnosis.symptom, diagnosis.cause) == (symptom, cause)
