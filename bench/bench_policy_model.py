@@ -41,7 +41,9 @@ def main() -> None:
     base = measure(10)
     for n in (10, 100, 1000, 10000):
         seconds = measure(n)
-        print(f"policy model: {n:>6} grants, 100 hosts: {seconds:8.3f}s  ({seconds / base:7.1f}x the 10-grant case)")
+        print(
+            f"policy model: {n:>6} grants, 100 hosts: {seconds:8.3f}s  ({seconds / base:7.1f}x the 10-grant case)"
+        )
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Sequence
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -77,7 +77,7 @@ OWNED_FLAGS = {
 }
 
 
-class Environment(str, Enum):
+class Environment(StrEnum):
     """Which guardrails apply: production is what the policy pack protects with mandatory rules."""
 
     DEVELOPMENT = "development"
@@ -85,9 +85,7 @@ class Environment(str, Enum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
-    )
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
 
 def is_identity(entry: str) -> bool:
@@ -178,9 +176,7 @@ class TailnetConfig(_Model):
     def _admins(cls, value: list[str]) -> list[str]:
         for entry in value:
             if entry in AUTOGROUPS and entry not in ("autogroup:admin", "autogroup:owner"):
-                raise ValueError(
-                    f"{entry!r} is wider than administrators: list logins or a group of admins"
-                )
+                raise ValueError(f"{entry!r} is wider than administrators: list logins or a group of admins")
         return list(_check_identities(value, "login or group"))
 
     @field_validator("model_users")
@@ -494,8 +490,8 @@ class StackConfig(_Model):
                     "address only; remove bindAddress"
                 )
         _check_private_url(self.gateway.url, network, "gateway.url")
-        host = urlsplit(self.gateway.url).hostname or ""
-        if not self.tailnet.magic_dns and SHORT_DNS_NAME_RE.match(host):
+        gateway_host = urlsplit(self.gateway.url).hostname or ""
+        if not self.tailnet.magic_dns and SHORT_DNS_NAME_RE.match(gateway_host):
             raise ValueError(
                 f"gateway.url {self.gateway.url} is a MagicDNS name but tailnet.magicDns is false: "
                 "`gateway` will not resolve on clients; enable MagicDNS or use the gateway's 100.x address"
@@ -503,11 +499,11 @@ class StackConfig(_Model):
         if not self.secrets.ssh_private_key:
             raise ValueError(
                 "sshPrivateKey is not set: run `pulumi config set --secret sshPrivateKey "
-                "\"$(cat ~/.ssh/id_ed25519)\"`"
+                '"$(cat ~/.ssh/id_ed25519)"`'
             )
         if self.secrets.gateway_api_key_empty:
             raise ValueError(
-                "gatewayApiKey is empty (Aperture: \"No API key configured\"): remove it to use the "
+                'gatewayApiKey is empty (Aperture: "No API key configured"): remove it to use the '
                 f"placeholder {API_KEY_PLACEHOLDER!r}, or set the key vLLM expects"
             )
         self._check_grants()
@@ -531,9 +527,7 @@ class StackConfig(_Model):
         uncovered = [
             user
             for user in self.tailnet.model_users
-            if not any(
-                ("*" in g.src or user in g.src) and g.models for g in self.effective_grants
-            )
+            if not any(("*" in g.src or user in g.src) and g.models for g in self.effective_grants)
         ]
         if uncovered:
             raise ValueError(

@@ -61,7 +61,7 @@ def _funnel(policy: PolicyFile) -> list[Exposure]:
             "tailnet-no-funnel",
             f"nodeAttrs[{index}]",
             f"grants Funnel to {', '.join(attr.target)}, which publishes services on the public "
-            "internet; remove \"funnel\" from attr",
+            'internet; remove "funnel" from attr',
         )
         for index, attr in enumerate(policy.node_attrs)
         if "funnel" in attr.attr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 
@@ -35,6 +35,12 @@ def provider_entry(host: HostConfig, base_url: str, api_key: str | None) -> dict
     }
 
 
+def _entry(
+    host: HostConfig, base_url: pulumi.Input[str], api_key: pulumi.Input[str] | None
+) -> pulumi.Output[dict[str, Any]]:
+    return pulumi.Output.all(base_url, api_key).apply(lambda v: provider_entry(host, v[0], v[1]))
+
+
 @dataclass(frozen=True)
 class GatewayArgs:
     """The hosts to route to (with their tailnet base URLs), the grants, and the provider key."""
@@ -60,13 +66,8 @@ class Gateway(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sovereign-ai:gateway:Gateway", name, None, opts)
-        entries = {
-            host.name: pulumi.Output.all(args.base_urls[host.name], args.api_key).apply(
-                lambda values, host=host: provider_entry(host, values[0], values[1])
-            )
-            for host in args.hosts
-        }
-        providers = pulumi.Output.secret(pulumi.Output.all(**entries))
+        entries = {host.name: _entry(host, args.base_urls[host.name], args.api_key) for host in args.hosts}
+        providers: pulumi.Output[Any] = pulumi.Output.secret(cast(Any, pulumi.Output.all(**entries)))
         self.config = ApertureConfig(
             f"{name}-config",
             {

@@ -6,6 +6,7 @@ import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import pulumi
 from pulumi_command import remote
@@ -27,7 +28,9 @@ def script(name: str, **env: str | int) -> str:
 
 def vllm_command(host: HostConfig, bind_address: str) -> list[str]:
     """The container command: `vllm serve` flags for GB10, bound to `bind_address`."""
-    words = [host.model] if not host.image.startswith("nvcr.io/nvidia/vllm") else ["vllm", "serve", host.model]
+    words = (
+        [host.model] if not host.image.startswith("nvcr.io/nvidia/vllm") else ["vllm", "serve", host.model]
+    )
     words += [
         "--host", bind_address,
         "--port", str(host.port),
@@ -106,16 +109,20 @@ class InferenceHost(pulumi.ComponentResource):
             step_name: str,
             create: pulumi.Input[str],
             after: list[pulumi.Resource],
-            **kwargs: object,
+            stdin: pulumi.Input[str] | None = None,
+            delete: str | None = None,
+            triggers: list[Any] | None = None,
         ) -> remote.Command:
             return remote.Command(
                 f"{name}-{step_name}",
                 connection=connection,
                 create=create,
+                delete=delete,
+                stdin=stdin,
+                triggers=triggers,
                 opts=pulumi.ResourceOptions(
                     parent=self, depends_on=after, additional_secret_outputs=SECRET_STREAMS
                 ),
-                **kwargs,  # type: ignore[arg-type]
             )
 
         preflight = step("preflight", script("preflight.sh"), [])
@@ -154,7 +161,7 @@ class InferenceHost(pulumi.ComponentResource):
                 )
             ),
             [firewall],
-            stdin=pulumi.Output.secret(secrets_stdin),
+            stdin=_secret(secrets_stdin),
             delete=script("vllm_remove.sh", CONTAINER=container_name),
             triggers=[host.image, host.model, host.model_id, host.port, *vllm_command(host, "")],
         )
@@ -171,7 +178,7 @@ class InferenceHost(pulumi.ComponentResource):
                 )
             ),
             [container],
-            stdin=pulumi.Output.secret(pulumi.Output.from_input(args.vllm_api_key or "")),
+            stdin=_secret(pulumi.Output.from_input(args.vllm_api_key or "")),
             triggers=[container.id],
         )
         self.served_model_ids = pulumi.Output.from_input([host.model_id])
@@ -198,3 +205,8 @@ def _parse_address(stdout: str) -> dict[str, str]:
 def _reachable_bind(bind_address: str | None, tailnet_ip: str) -> str:
     """Where the readiness check connects: the bind address unless it is a wildcard."""
     return tailnet_ip if bind_address in (None, "0.0.0.0") else str(bind_address)
+
+
+def _secret(value: pulumi.Output[str]) -> pulumi.Output[str]:
+    """`Output.secret`, typed (its stub infers `Never` for an `Output` argument)."""
+    return cast(pulumi.Output[str], pulumi.Output.secret(cast(Any, value)))

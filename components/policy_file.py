@@ -322,9 +322,7 @@ class PolicyFile:
             if not isinstance(address, str):
                 raise PolicyError(f"hosts[{name!r}]: expected an address string, got {address!r}")
         kwargs["hosts"] = MappingProxyType(dict(hosts))
-        kwargs["extra"] = MappingProxyType(
-            {k: v for k, v in normalized.items() if k not in SECTION_ORDER}
-        )
+        kwargs["extra"] = MappingProxyType({k: v for k, v in normalized.items() if k not in SECTION_ORDER})
         kwargs["present"] = frozenset(k for k in normalized if k in SECTION_ORDER)
         return cls(**kwargs)
 
@@ -335,9 +333,7 @@ class PolicyFile:
             if not value and section not in self.present:
                 continue
             if isinstance(value, Mapping):
-                out[section] = {
-                    k: list(v) if isinstance(v, tuple) else v for k, v in value.items()
-                }
+                out[section] = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
             else:
                 out[section] = [entry.to_dict() for entry in value]
         out.update(self.extra)
@@ -358,9 +354,7 @@ def _attr(section: str) -> str:
 
 
 def _section(attr: str) -> str:
-    return {"tag_owners": "tagOwners", "node_attrs": "nodeAttrs", "ssh_tests": "sshTests"}.get(
-        attr, attr
-    )
+    return {"tag_owners": "tagOwners", "node_attrs": "nodeAttrs", "ssh_tests": "sshTests"}.get(attr, attr)
 
 
 def parse(text: str) -> PolicyFile:

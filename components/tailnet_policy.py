@@ -105,7 +105,9 @@ class PolicyPlan:
         return self.gateway
 
 
-def policy_for(config: StackConfig, base_text: str | None = None, base_name: str = "the base policy") -> PolicyFile:
+def policy_for(
+    config: StackConfig, base_text: str | None = None, base_name: str = "the base policy"
+) -> PolicyFile:
     """The policy the stack declares: `base_text` (HuJSON) with the generated rules merged in.
 
     Raises PolicyConflict when the base defines a group, tag owner or hosts alias differently, or
@@ -117,9 +119,7 @@ def policy_for(config: StackConfig, base_text: str | None = None, base_name: str
     owners = {plan.gpu_tag: plan.admins}
     if plan.gateway.startswith("tag:"):
         owners[plan.gateway] = plan.admins
-    tag_owners = _merge_map(
-        base.tag_owners, owners, base_name, "sovereign-ai:tailnet.admins", "tagOwners"
-    )
+    tag_owners = _merge_map(base.tag_owners, owners, base_name, "sovereign-ai:tailnet.admins", "tagOwners")
     hosts: Mapping[str, str] = base.hosts
     if plan.gateway_address is not None:
         hosts = _merge_map(

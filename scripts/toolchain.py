@@ -22,9 +22,9 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 PULUMI_VERSION = "3.274.1"
 """CLI and language host version; not older than the `pulumi` pin in requirements.txt."""
@@ -297,7 +297,9 @@ def build_tailscale(runner: Runner) -> str:
     runner.run(["go", "run", "./generate.go"], cwd=cmd_dir, env=env)
     target.parent.mkdir(parents=True, exist_ok=True)
     flags = ldflag("github.com/pulumi/pulumi-tailscale/provider/pkg/version.Version", TAILSCALE_VERSION)
-    runner.run(["go", "build", *flags, "-o", str(target), "./cmd/pulumi-resource-tailscale"], cwd=work, env=env)
+    runner.run(
+        ["go", "build", *flags, "-o", str(target), "./cmd/pulumi-resource-tailscale"], cwd=work, env=env
+    )
     shutil.rmtree(work, ignore_errors=True)
     return f"built {target}"
 
@@ -328,7 +330,9 @@ def install_plugins(runner: Runner) -> str:
         if cached.exists():
             installed.append(f"{name} {version}")
         elif binary.exists():
-            runner.run([str(cli), "plugin", "install", "resource", name, version, "--file", str(binary)], env=env)
+            runner.run(
+                [str(cli), "plugin", "install", "resource", name, version, "--file", str(binary)], env=env
+            )
             installed.append(f"{name} {version}")
         else:
             missing.append(f"{name} {version}")
@@ -369,7 +373,9 @@ def build() -> int:
     blocked = [name for name, result in runner.results.items() if result["state"] == "blocked"]
     print(f"==> toolchain: {time.monotonic() - started:.1f}s; log {log_path()}; status {status_path()}")
     if blocked:
-        print(f"    refused by the module proxy, engine tests that need them will not run: {', '.join(blocked)}")
+        print(
+            f"    refused by the module proxy, engine tests that need them will not run: {', '.join(blocked)}"
+        )
     if failed:
         print(f"    FAILED: {', '.join(failed)}; see {log_path()}", file=sys.stderr)
         return 1

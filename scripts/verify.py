@@ -62,7 +62,8 @@ def request(url: str, identity: str | None, payload: dict[str, Any] | None = Non
     except urllib.error.HTTPError as exc:
         return Reply(exc.code, exc.read().decode(errors="replace"))
     except (urllib.error.URLError, OSError) as exc:
-        return Reply(0, "", exc.reason if isinstance(exc, urllib.error.URLError) else exc)
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        return Reply(0, "", reason if isinstance(reason, BaseException) else OSError(str(reason)))
 
 
 def diagnose(step: str, base_url: str, reply: Reply) -> Diagnosis:
@@ -145,7 +146,11 @@ def verify(base_url: str, model: str, identity: str | None) -> int:
         return 1
     print(f"    ok: {len(ids)} model(s) visible, including {model}")
     print(f"==> POST {base}/chat/completions ({model})")
-    payload = {"model": model, "messages": [{"role": "user", "content": "Say hello in five words."}], "max_tokens": 16}
+    payload = {
+        "model": model,
+        "messages": [{"role": "user", "content": "Say hello in five words."}],
+        "max_tokens": 16,
+    }
     reply = request(f"{base}/chat/completions", identity, payload)
     if reply.status != 200:
         print(f"FAIL {diagnose('chat completion', base, reply)}", file=sys.stderr)
@@ -153,7 +158,9 @@ def verify(base_url: str, model: str, identity: str | None) -> int:
     answer = json.loads(reply.body)
     usage = answer.get("usage", {})
     text = answer["choices"][0]["message"]["content"]
-    print(f"    ok: {text!r} ({usage.get('prompt_tokens')} prompt + {usage.get('completion_tokens')} completion tokens)")
+    print(
+        f"    ok: {text!r} ({usage.get('prompt_tokens')} prompt + {usage.get('completion_tokens')} completion tokens)"
+    )
     print(f"==> verified in {time.monotonic() - started:.1f}s. Client settings:")
     print(f"    base URL: {base}\n    API key:  any non-empty placeholder\n    model:    {model}")
     return 0

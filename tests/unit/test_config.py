@@ -73,7 +73,7 @@ def test_happy_path_parses_with_defaults() -> None:
 def test_config_is_frozen() -> None:
     config = parse_config(HAPPY)
     with pytest.raises(Exception, match="frozen"):
-        config.hosts[0].port = 9000  # type: ignore[misc]
+        config.hosts[0].port = 9000
 
 
 def test_default_aperture_grants_give_admins_admin_and_users_their_models() -> None:
@@ -202,7 +202,7 @@ CASES = [
     pytest.param(
         "secrets",
         {"sshPrivateKey": True, "gatewayApiKeyEmpty": True},
-        "sovereign-ai: gatewayApiKey is empty (Aperture: \"No API key configured\"): remove it to use the "
+        'sovereign-ai: gatewayApiKey is empty (Aperture: "No API key configured"): remove it to use the '
         f"placeholder {API_KEY_PLACEHOLDER!r}, or set the key vLLM expects",
         id="empty-gateway-api-key",
     ),
@@ -210,7 +210,7 @@ CASES = [
         "secrets",
         {"sshPrivateKey": False},
         "sovereign-ai: sshPrivateKey is not set: run `pulumi config set --secret sshPrivateKey "
-        "\"$(cat ~/.ssh/id_ed25519)\"`",
+        '"$(cat ~/.ssh/id_ed25519)"`',
         id="missing-ssh-private-key",
     ),
     pytest.param(
@@ -324,17 +324,13 @@ def test_config_rejects(path: str, value: Any, message: str) -> None:
 def test_config_rejects_duplicate_host_names() -> None:
     raw = copy.deepcopy(HAPPY)
     raw["hosts"].append(dict(raw["hosts"][0], address="192.168.1.51"))
-    assert problems(raw) == [
-        "sovereign-ai: hosts[1].name 'spark' is used twice: each host needs its own"
-    ]
+    assert problems(raw) == ["sovereign-ai: hosts[1].name 'spark' is used twice: each host needs its own"]
 
 
 def test_config_rejects_duplicate_tailnet_hostnames() -> None:
     raw = copy.deepcopy(HAPPY)
     raw["hosts"].append(dict(raw["hosts"][0], name="spark2", hostname="spark"))
-    assert problems(raw) == [
-        "sovereign-ai: hosts[1].hostname 'spark' is used twice: each host needs its own"
-    ]
+    assert problems(raw) == ["sovereign-ai: hosts[1].hostname 'spark' is used twice: each host needs its own"]
 
 
 def test_config_reports_every_bad_key_at_once() -> None:

@@ -35,55 +35,106 @@ def test_safe_policy_has_no_findings() -> None:
     ("text", "expected"),
     [
         pytest.param(
-            SAFE.replace('"groups"', '"nodeAttrs": [{"target": ["tag:gpu"], "attr": ["funnel"]}],\n  "groups"'),
-            [("tailnet-no-funnel", "nodeAttrs[0]",
-              'grants Funnel to tag:gpu, which publishes services on the public internet; remove "funnel" '
-              "from attr")],
+            SAFE.replace(
+                '"groups"', '"nodeAttrs": [{"target": ["tag:gpu"], "attr": ["funnel"]}],\n  "groups"'
+            ),
+            [
+                (
+                    "tailnet-no-funnel",
+                    "nodeAttrs[0]",
+                    'grants Funnel to tag:gpu, which publishes services on the public internet; remove "funnel" '
+                    "from attr",
+                )
+            ],
             id="funnel",
         ),
         pytest.param(
             add_grant('{"src": ["autogroup:danger-all"], "dst": ["tag:gpu"], "ip": ["*"]}'),
             [
-                ("tailnet-no-wide-source", "grants[0]",
-                 "src autogroup:danger-all reaches tag:gpu on tcp:8000, tcp:22; name the gateway (model port) "
-                 "or the admins (SSH) instead"),
-                ("tailnet-model-port-gateway-only", "grants[0]",
-                 "lets autogroup:danger-all reach tag:gpu on the model port tcp:8000, bypassing the gateway; "
-                 "only tag:aperture may reach it"),
-                ("tailnet-ssh-admins-only", "grants[0]",
-                 "lets autogroup:danger-all reach tag:gpu on tcp:22; only admins may"),
+                (
+                    "tailnet-no-wide-source",
+                    "grants[0]",
+                    "src autogroup:danger-all reaches tag:gpu on tcp:8000, tcp:22; name the gateway (model port) "
+                    "or the admins (SSH) instead",
+                ),
+                (
+                    "tailnet-model-port-gateway-only",
+                    "grants[0]",
+                    "lets autogroup:danger-all reach tag:gpu on the model port tcp:8000, bypassing the gateway; "
+                    "only tag:aperture may reach it",
+                ),
+                (
+                    "tailnet-ssh-admins-only",
+                    "grants[0]",
+                    "lets autogroup:danger-all reach tag:gpu on tcp:22; only admins may",
+                ),
             ],
             id="danger-all",
         ),
         pytest.param(
             add_grant('{"src": ["autogroup:member"], "dst": ["tag:gpu"], "ip": ["tcp:8000"]}'),
-            [("tailnet-model-port-gateway-only", "grants[0]",
-              "lets autogroup:member reach tag:gpu on the model port tcp:8000, bypassing the gateway; "
-              "only tag:aperture may reach it")],
+            [
+                (
+                    "tailnet-model-port-gateway-only",
+                    "grants[0]",
+                    "lets autogroup:member reach tag:gpu on the model port tcp:8000, bypassing the gateway; "
+                    "only tag:aperture may reach it",
+                )
+            ],
             id="members-reach-model-port",
         ),
         pytest.param(
-            SAFE.replace('"groups"', '"acls": [{"action": "accept", "src": ["group:ai"], "dst": ["*:22"]}],\n  "groups"'),
-            [("tailnet-ssh-admins-only", "acls[0]", "lets group:ai reach tag:gpu on tcp:22; only admins may")],
+            SAFE.replace(
+                '"groups"',
+                '"acls": [{"action": "accept", "src": ["group:ai"], "dst": ["*:22"]}],\n  "groups"',
+            ),
+            [
+                (
+                    "tailnet-ssh-admins-only",
+                    "acls[0]",
+                    "lets group:ai reach tag:gpu on tcp:22; only admins may",
+                )
+            ],
             id="acl-ssh-to-everything",
         ),
         pytest.param(
             add_grant('{"src": ["tag:gpu"], "dst": ["autogroup:internet"], "ip": ["*"]}'),
-            [("tailnet-no-exit-node", "grants[0]",
-              "lets tag:gpu use exit nodes (autogroup:internet); GPU servers need no internet route through "
-              "the tailnet: remove it")],
+            [
+                (
+                    "tailnet-no-exit-node",
+                    "grants[0]",
+                    "lets tag:gpu use exit nodes (autogroup:internet); GPU servers need no internet route through "
+                    "the tailnet: remove it",
+                )
+            ],
             id="gpu-exit-node",
         ),
         pytest.param(
-            SAFE.replace('"tag:gpu": ["admin@example.com"]', '"tag:gpu": ["admin@example.com", "autogroup:member"]'),
-            [("tailnet-gpu-tag-admins-only", 'tagOwners["tag:gpu"]',
-              "autogroup:member may tag a device tag:gpu and so receive model traffic; only admins may own it")],
+            SAFE.replace(
+                '"tag:gpu": ["admin@example.com"]', '"tag:gpu": ["admin@example.com", "autogroup:member"]'
+            ),
+            [
+                (
+                    "tailnet-gpu-tag-admins-only",
+                    'tagOwners["tag:gpu"]',
+                    "autogroup:member may tag a device tag:gpu and so receive model traffic; only admins may own it",
+                )
+            ],
             id="gpu-tag-owned-by-members",
         ),
         pytest.param(
-            SAFE.replace('"groups"', '"ssh": [{"action": "accept", "src": ["group:ai"], "dst": ["tag:gpu"], '
-                         '"users": ["root"]}],\n  "groups"'),
-            [("tailnet-ssh-admins-only", "ssh[0]", "Tailscale SSH from group:ai into tag:gpu; only admins may")],
+            SAFE.replace(
+                '"groups"',
+                '"ssh": [{"action": "accept", "src": ["group:ai"], "dst": ["tag:gpu"], '
+                '"users": ["root"]}],\n  "groups"',
+            ),
+            [
+                (
+                    "tailnet-ssh-admins-only",
+                    "ssh[0]",
+                    "Tailscale SSH from group:ai into tag:gpu; only admins may",
+                )
+            ],
             id="tailscale-ssh-for-users",
         ),
     ],

@@ -57,7 +57,10 @@ def test_empty_typed_section_survives() -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ('{\n  "grants": [\n    {"src": ["*"] "dst": ["*"]}\n  ]\n}', "line 3, column 19: expected ',' or '}'"),
+        (
+            '{\n  "grants": [\n    {"src": ["*"] "dst": ["*"]}\n  ]\n}',
+            "line 3, column 19: expected ',' or '}'",
+        ),
         ('{\n  "groups": {},\n  "groups": {}\n}', "line 3, column 3: duplicate key 'groups'"),
         ("{\n  /* never closed\n}", "line 2, column 3: unterminated /* comment"),
         ("", "line 1, column 1: empty document"),

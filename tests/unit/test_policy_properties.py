@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +23,9 @@ PORTS = [22, 53, 80, 443, 8000, 8005, 9000]
 grants = st.builds(
     Grant,
     src=st.lists(st.sampled_from(SELECTORS), min_size=1, max_size=3).map(tuple),
-    dst=st.lists(st.sampled_from([s for s in SELECTORS if s != "autogroup:member"]), min_size=1, max_size=3).map(tuple),
+    dst=st.lists(
+        st.sampled_from([s for s in SELECTORS if s != "autogroup:member"]), min_size=1, max_size=3
+    ).map(tuple),
     ip=st.lists(st.sampled_from(PORT_SPECS), min_size=1, max_size=2).map(tuple),
 )
 policies = st.builds(
@@ -29,7 +33,9 @@ policies = st.builds(
         groups=GROUPS, tag_owners={t: ("autogroup:admin",) for t in TAGS}, grants=tuple(gs), extra=extra
     ),
     st.lists(grants, max_size=6),
-    st.dictionaries(st.sampled_from(["postures", "randomizeClientPort", "derpMap"]), st.integers(), max_size=2),
+    st.dictionaries(
+        st.sampled_from(["postures", "randomizeClientPort", "derpMap"]), st.integers(), max_size=2
+    ),
 )
 
 
@@ -60,10 +66,13 @@ def test_tests_built_from_can_reach_pass(policy: PolicyFile) -> None:
     evaluator = Evaluator(policy)
     tests = []
     for src in IDENTITIES:
-        accept, deny = [], []
+        accept: list[str] = []
+        deny: list[str] = []
         for dst in TAGS:
             for port in PORTS:
-                reachable = evaluator.can_reach(src, dst, port, "tcp") or evaluator.can_reach(src, dst, port, "udp")
+                reachable = evaluator.can_reach(src, dst, port, "tcp") or evaluator.can_reach(
+                    src, dst, port, "udp"
+                )
                 (accept if reachable else deny).append(f"{dst}:{port}")
         tests.append(PolicyTest(src=src, accept=tuple(accept), deny=tuple(deny)))
     assert run_tests(policy, tests) == []
@@ -81,10 +90,14 @@ configs = st.fixed_dictionaries(
 
 @given(configs)
 @settings(max_examples=60)
-def test_generated_tests_agree_with_can_reach(cfg: dict) -> None:  # type: ignore[type-arg]
+def test_generated_tests_agree_with_can_reach(cfg: dict[str, Any]) -> None:
     """For random configs and harmless base policies, the generated tests pass and mean what they say."""
     raw = {
-        "tailnet": {"admins": cfg["admins"], "modelUsers": cfg["users"], "groups": {"group:ab": list(GROUPS["group:ab"])}},
+        "tailnet": {
+            "admins": cfg["admins"],
+            "modelUsers": cfg["users"],
+            "groups": {"group:ab": list(GROUPS["group:ab"])},
+        },
         "hosts": [{"name": f"h{i}", "address": "10.0.0.1", "port": p} for i, p in enumerate(cfg["ports"])],
         "secrets": {"sshPrivateKey": True},
     }
@@ -104,7 +117,9 @@ harmless_bases = st.builds(
         groups=GROUPS, tag_owners={"tag:web": ("alice@example.com",)}, grants=tuple(gs), extra=extra
     ),
     st.lists(grants.filter(lambda g: not {"tag:gpu", "*", "autogroup:tagged"} & set(g.dst)), max_size=4),
-    st.dictionaries(st.sampled_from(["postures", "randomizeClientPort", "derpMap"]), st.integers(), max_size=2),
+    st.dictionaries(
+        st.sampled_from(["postures", "randomizeClientPort", "derpMap"]), st.integers(), max_size=2
+    ),
 )
 
 

@@ -53,7 +53,9 @@ def resolve(output: pulumi.Input[Any]) -> Any:
     return box["value"]
 
 
-def test_policy_is_the_rendered_model_with_passing_tests(program: tuple[ProgramMocks, dict[str, Any]]) -> None:
+def test_policy_is_the_rendered_model_with_passing_tests(
+    program: tuple[ProgramMocks, dict[str, Any]],
+) -> None:
     mocks, _ = program
     acl = mocks.named("tailnet-policy")
     policy = parse(acl.inputs["acl"])
@@ -62,7 +64,9 @@ def test_policy_is_the_rendered_model_with_passing_tests(program: tuple[ProgramM
     assert acl.inputs["overwriteExistingContent"] is False
 
 
-def test_auth_key_is_single_use_tagged_preauthorized_short_lived(program: tuple[ProgramMocks, dict[str, Any]]) -> None:
+def test_auth_key_is_single_use_tagged_preauthorized_short_lived(
+    program: tuple[ProgramMocks, dict[str, Any]],
+) -> None:
     key = program[0].named("tailnet-spark-key").inputs
     assert (key["reusable"], key["ephemeral"], key["preauthorized"]) == (False, False, True), key
     assert key["tags"] == ["tag:gpu"] and key["expiry"] == 3600 and key["recreateIfInvalid"] == "always"
@@ -71,7 +75,9 @@ def test_auth_key_is_single_use_tagged_preauthorized_short_lived(program: tuple[
 def test_auth_key_reaches_the_host_on_stdin_only(program: tuple[ProgramMocks, dict[str, Any]]) -> None:
     for command in program[0].of_type("command:remote:Command"):
         for field in ("create", "delete", "environment", "triggers"):
-            assert AUTH_KEY not in json.dumps(command.inputs.get(field)), f"{command.name}.{field} holds the key"
+            assert AUTH_KEY not in json.dumps(command.inputs.get(field)), (
+                f"{command.name}.{field} holds the key"
+            )
     assert secret_value(program[0].named("spark-join").inputs["stdin"]) == AUTH_KEY
 
 
@@ -82,7 +88,9 @@ def test_no_secret_on_any_command_line(program: tuple[ProgramMocks, dict[str, An
     assert HF_TOKEN in secret_value(program[0].named("spark-vllm").inputs["stdin"])
 
 
-def test_container_binds_the_tailnet_address_with_gb10_flags(program: tuple[ProgramMocks, dict[str, Any]]) -> None:
+def test_container_binds_the_tailnet_address_with_gb10_flags(
+    program: tuple[ProgramMocks, dict[str, Any]],
+) -> None:
     create = program[0].named("spark-vllm").inputs["create"]
     for expected in (
         f"--host {TAILNET_IP}",
@@ -126,8 +134,14 @@ def test_gateway_provider_entry_has_no_v1(program: tuple[ProgramMocks, dict[str,
 def test_gateway_grants_are_in_aperture_shape(program: tuple[ProgramMocks, dict[str, Any]]) -> None:
     grants = program[0].named("gateway-config").inputs["grants"]
     assert grants == [
-        {"src": ["admin@example.com"], "app": {"tailscale.com/cap/aperture": [{"role": "admin"}, {"models": "**"}]}},
-        {"src": ["group:ai-users"], "app": {"tailscale.com/cap/aperture": [{"role": "user"}, {"models": "spark/**"}]}},
+        {
+            "src": ["admin@example.com"],
+            "app": {"tailscale.com/cap/aperture": [{"role": "admin"}, {"models": "**"}]},
+        },
+        {
+            "src": ["group:ai-users"],
+            "app": {"tailscale.com/cap/aperture": [{"role": "user"}, {"models": "spark/**"}]},
+        },
     ]
 
 

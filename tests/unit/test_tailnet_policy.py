@@ -87,7 +87,7 @@ def test_merge_keeps_the_users_content_first_and_in_order() -> None:
     merged = policy_for(config(), BASE, "policy/base.hujson")
     assert merged.grants[: len(base.grants)] == base.grants
     assert merged.tests[: len(base.tests)] == base.tests
-    assert list(merged.groups)[0] == "group:family"
+    assert next(iter(merged.groups)) == "group:family"
     assert merged.extra == base.extra
     assert run_tests(merged) == []
 

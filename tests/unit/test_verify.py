@@ -47,10 +47,10 @@ class Gateway(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self._answer()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
         self._answer()
 
@@ -66,7 +66,10 @@ def gateway() -> Iterator[str]:
         "/v1/models": (200, {"object": "list", "data": [{"id": MODEL}]}),
         "/v1/chat/completions": (
             200,
-            {"choices": [{"message": {"content": "hello"}}], "usage": {"prompt_tokens": 6, "completion_tokens": 1}},
+            {
+                "choices": [{"message": {"content": "hello"}}],
+                "usage": {"prompt_tokens": 6, "completion_tokens": 1},
+            },
         ),
     }
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -76,11 +79,16 @@ def gateway() -> Iterator[str]:
     server.server_close()
 
 
-def test_verify_passes_and_prints_the_client_settings(gateway: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_verify_passes_and_prints_the_client_settings(
+    gateway: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert verify.verify(gateway, MODEL, "alice@example.com") == 0
     out = capsys.readouterr().out
     assert f"base URL: {gateway}" in out and "6 prompt + 1 completion tokens" in out
-    assert Gateway.seen == [("/v1/models", "alice@example.com"), ("/v1/chat/completions", "alice@example.com")]
+    assert Gateway.seen == [
+        ("/v1/models", "alice@example.com"),
+        ("/v1/chat/completions", "alice@example.com"),
+    ]
 
 
 def test_verify_fails_when_the_model_is_not_listed(gateway: str, capsys: pytest.CaptureFixture[str]) -> None:
