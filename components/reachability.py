@@ -144,10 +144,26 @@ def _grant_rule(index: int, grant: Grant) -> Rule:
 class Evaluator:
     """Answers `can_reach` for one policy; built once, then cheap per question."""
 
+    NARROW = 64
+    """Rules whose ports span at most this many ports are indexed per port; others are scanned."""
+
     def __init__(self, policy: PolicyFile, directory: Directory | None = None) -> None:
         self.policy = policy
         self.directory = directory or Directory()
         self.rules = list(network_rules(policy))
+        # Index: a question about one port only looks at the rules that can cover it.
+        self._by_port: dict[int, list[int]] = {}
+        self._wide: list[int] = []
+        for index, rule in enumerate(self.rules):
+            if all(p.high - p.low < self.NARROW for p in rule.ports):
+                for port in sorted({n for p in rule.ports for n in range(p.low, p.high + 1)}):
+                    self._by_port.setdefault(port, []).append(index)
+            else:
+                self._wide.append(index)
+
+    def _candidates(self, port: int) -> list[Rule]:
+        indexes = sorted(self._by_port.get(port, []) + self._wide)
+        return [self.rules[i] for i in indexes]
 
     # -- selectors ------------------------------------------------------------------------------
 
@@ -206,7 +222,7 @@ class Evaluator:
         """The rules that let `src` reach `dst` on `proto`/`port` (empty: denied)."""
         return [
             rule
-            for rule in self.rules
+            for rule in self._candidates(0 if proto == "icmp" else port)
             if any(p.covers(proto, port) for p in rule.ports)
             and any(self.matches_src(s, src) for s in rule.src)
             and any(self.matches_dst(d, dst, src) for d in rule.dst)

@@ -21,6 +21,7 @@ import ipaddress
 import json
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -84,35 +85,41 @@ class ApertureHandler(BaseHTTPRequestHandler):
         identity = backend.identity(self.headers.get(IDENTITY_HEADER))
         mutating = self.command == "PUT" and path == "/aperture/config"
         try:
-            status = self._route(backend, path, identity)
+            reply = self._route(backend, path, identity)
         except errors.ApertureError as exc:
-            status = exc.status
-            self._send(status, exc.body(path), exc.content_type())
-        backend.audit(self.command, path, identity, status, mutating)
+            reply = Reply(exc.status, exc.body(path), exc.content_type())
+        # Audit before answering, so that a client that has its answer also finds the audit line.
+        backend.audit(self.command, path, identity, reply.status, mutating)
+        self.send_response(reply.status)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(len(reply.body)))
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(reply.body)
 
-    def _route(self, backend: ApertureBackend, path: str, identity: str | None) -> int:
+    def _route(self, backend: ApertureBackend, path: str, identity: str | None) -> Reply:
         method = self.command
         if path == "/aperture/config" and method == "GET":
             text, etag = backend.get_config(identity)
-            return self._json(200, {"config": text}, {"ETag": etag})
+            return _json(200, {"config": text}, {"ETag": etag})
         if path == "/aperture/config" and method == "PUT":
             body = self._config_body()
             text, etag = backend.put_config(identity, body, self.headers.get("If-Match"))
-            return self._json(200, {"config": text}, {"ETag": etag})
+            return _json(200, {"config": text}, {"ETag": etag})
         if path == "/aperture/config:validate" and method == "POST":
             problems = backend.validate(identity, self._config_body())
-            return self._json(200, {"valid": not problems, "errors": problems or None})
+            return _json(200, {"valid": not problems, "errors": problems or None})
         if path.startswith("/aperture/"):
             raise errors.not_found_problem(path)
         if path == "/v1/models" and method == "GET":
-            return self._json(200, backend.list_models(identity))
+            return _json(200, backend.list_models(identity))
         if path in INFERENCE_PATHS and method == "POST":
             headers = {name: value for name, value in self.headers.items()}
             response = backend.chat_completion(identity, self.path, self._body(), headers)
-            self._send(response.status, response.body, response.content_type)
-            return response.status
+            return Reply(response.status, response.body, response.content_type)
         if path == "/api/usage" and method == "GET":
-            return self._json(200, {"records": backend.usage()})
+            return _json(200, {"records": backend.usage()})
         raise errors.NotFoundError(path)
 
     def _body(self) -> bytes:
@@ -133,24 +140,19 @@ class ApertureHandler(BaseHTTPRequestHandler):
             raise errors.bad_body("expected string", "body.config")
         return document["config"]
 
-    def _json(self, status: int, document: Any, headers: dict[str, str] | None = None) -> int:
-        self._send(status, json.dumps(document).encode(), "application/json", headers)
-        return status
 
-    def _send(
-        self,
-        status: int,
-        body: bytes,
-        content_type: str,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
+@dataclass(frozen=True)
+class Reply:
+    """A response, built before anything is sent (so the audit line comes first)."""
+
+    status: int
+    body: bytes
+    content_type: str
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _json(status: int, document: Any, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, json.dumps(document).encode(), "application/json", dict(headers or {}))
 
 
 def _is_loopback(host: str) -> bool:
@@ -189,6 +191,8 @@ def serve(
             reachable=reachable,
         )
     server = ApertureServer((host, port), backend)
-    thread = threading.Thread(target=server.serve_forever, name="aperture-emulator", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="aperture-emulator", daemon=True
+    )
     thread.start()
     return server, thread

@@ -328,10 +328,13 @@ class Route:
     """Where one inference request goes."""
 
     provider: str
+    """The provider id."""
+
     model: str
     """The upstream model id (the bare id, also when the client sent `provider/id`)."""
 
     provider_config: dict[str, Any]
+    """The provider's object from the stored document (keys included)."""
 
 
 @dataclass(frozen=True)
@@ -339,11 +342,22 @@ class UsageRecord:
     """One routed inference request, as the dashboard's Logs would show it."""
 
     identity: str | None
+    """The caller (login or tags), None if anonymous."""
+
     provider: str
+    """The provider the request was routed to."""
+
     model: str
+    """The upstream model id."""
+
     prompt_tokens: int
+    """`usage.prompt_tokens` of the upstream answer (0 if absent)."""
+
     completion_tokens: int
+    """`usage.completion_tokens` of the upstream answer (0 if absent)."""
+
     status: int
+    """The status returned to the client (502 when the provider was unreachable)."""
 
 
 @dataclass(frozen=True)
@@ -351,8 +365,13 @@ class UpstreamResponse:
     """The provider's answer, passed back to the client verbatim."""
 
     status: int
+    """The upstream's HTTP status."""
+
     content_type: str
+    """The upstream's Content-Type."""
+
     body: bytes
+    """The upstream's body, unchanged."""
 
 
 class ApertureBackend:
