@@ -40,6 +40,14 @@ DEFAULT_GPU_MEMORY_UTILIZATION = 0.8
 MAX_GPU_MEMORY_UTILIZATION = 0.95
 """Above this vLLM claims (nearly) all of GB10's unified memory and the host runs out of memory."""
 
+SECRET_KEYS = {
+    "sshPrivateKey": "ssh_private_key",
+    "huggingfaceToken": "huggingface_token",
+    "vllmApiKey": "vllm_api_key",
+    "gatewayApiKey": "gateway_api_key",
+}
+"""Secret config keys of the namespace -> their field names; set with `pulumi config set --secret`."""
+
 DEFAULT_MAX_MODEL_LEN = 131072
 DEFAULT_TAILNET_RANGE = "100.64.0.0/10"
 API_KEY_PLACEHOLDER = "sovereign-ai-no-key"
@@ -112,7 +120,7 @@ def _check_tag(value: str) -> str:
     return value
 
 
-def _check_private_url(value: str, tailnet: ipaddress.IPv4Network, what: str) -> str:
+def check_private_url(value: str, tailnet: ipaddress.IPv4Network, what: str) -> str:
     """An http(s) URL whose host is a tailnet address, a loopback address or a MagicDNS name."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -478,7 +486,7 @@ class StackConfig(_Model):
         network = self.tailnet.network
         for index, host in enumerate(self.hosts):
             if host.base_url is not None:
-                _check_private_url(host.base_url, network, f"hosts[{index}].baseUrl")
+                check_private_url(host.base_url, network, f"hosts[{index}].baseUrl")
             if self.production and host.host_key is None:
                 raise ValueError(
                     f"hosts[{index}].hostKey is not set: production pins the SSH host key; "
@@ -489,7 +497,7 @@ class StackConfig(_Model):
                     f"hosts[{index}].bindAddress is 0.0.0.0: production binds vLLM to the tailnet "
                     "address only; remove bindAddress"
                 )
-        _check_private_url(self.gateway.url, network, "gateway.url")
+        check_private_url(self.gateway.url, network, "gateway.url")
         gateway_host = urlsplit(self.gateway.url).hostname or ""
         if not self.tailnet.magic_dns and SHORT_DNS_NAME_RE.match(gateway_host):
             raise ValueError(

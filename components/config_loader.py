@@ -11,17 +11,10 @@ from dataclasses import dataclass
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config import NAMESPACE, ConfigError, StackConfig, parse_config
+from components.config import NAMESPACE, SECRET_KEYS, ConfigError, StackConfig, parse_config
 
 OBJECT_KEYS = ("tailnet", "hosts", "gateway")
 PLAIN_KEYS = ("environment",)
-SECRET_KEYS = {
-    "sshPrivateKey": "ssh_private_key",
-    "huggingfaceToken": "huggingface_token",
-    "vllmApiKey": "vllm_api_key",
-    "gatewayApiKey": "gateway_api_key",
-}
-"""Secret config keys -> `StackSecrets` fields. Set them with `pulumi config set --secret`."""
 
 
 @dataclass(frozen=True)

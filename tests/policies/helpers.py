@@ -1,0 +1,186 @@
+"""Calling a policy's `validate` the way pulumi-policy's analyzer does, and collecting what it reports.
+
+Props are wrapped in `unknown_checking_proxy` as the analyzer wraps them, so a value set to one of
+the `UNKNOWN_*` sentinels behaves as a preview-unknown value. Stack config reaches the policies as
+it does in a real run: through `PULUMI_CONFIG`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import Mapping
+from inspect import isawaitable
+from typing import Any
+
+import pytest
+from pulumi.runtime import config as runtime_config
+from pulumi_policy import (
+    Policy,
+    PolicyCustomTimeouts,
+    PolicyResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+from pulumi_policy.policy import _NotApplicableError
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+
+from components.config import parse_config
+from components.policy_file import render
+from components.tailnet_policy import policy_for
+
+STACK = "prod"
+PROJECT = "sovereign-ai"
+
+CONFIG: dict[str, Any] = {
+    "environment": "production",
+    "tailnet": {
+        "admins": ["admin@example.com"],
+        "modelUsers": ["group:ai-users"],
+        "groups": {"group:ai-users": ["alice@example.com", "bob@example.com"]},
+    },
+    "hosts": [
+        {
+            "name": "spark",
+            "address": "192.168.1.50",
+            "hostKey": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostKeyOfSpark",
+        }
+    ],
+}
+"""The happy-path stack config (as `pulumi config` holds it: camelCase, objects as JSON)."""
+
+SECRETS = {"sovereign-ai:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA=\n"}
+
+
+def set_stack_config(
+    monkeypatch: pytest.MonkeyPatch,
+    config: Mapping[str, Any] | None,
+    secrets: Mapping[str, str] | None = None,
+) -> None:
+    """Make `config` (or no config at all) the stack config, as the engine passes it."""
+    runtime_config.set_all_config({})
+    if config is None and not secrets:
+        monkeypatch.delenv("PULUMI_CONFIG", raising=False)
+        return
+    env: dict[str, str] = {}
+    for key, value in (config or {}).items():
+        env[f"sovereign-ai:{key}"] = value if isinstance(value, str) else json.dumps(value)
+    env.update(secrets or {})
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(env))
+
+
+def config_with(**changes: Any) -> dict[str, Any]:
+    """The happy-path config with top-level keys replaced (None removes a key)."""
+    config = copy.deepcopy(CONFIG)
+    for key, value in changes.items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    return config
+
+
+def generated_policy() -> dict[str, Any]:
+    """The policy file the program generates for the happy-path config, as a JSON-shaped dict."""
+    raw = {**copy.deepcopy(CONFIG), "secrets": {"sshPrivateKey": True}}
+    return policy_for(parse_config(raw)).to_dict()
+
+
+def generated_policy_text() -> str:
+    """The same policy as the HuJSON text the program puts in `tailscale.Acl`'s `acl`."""
+    raw = {**copy.deepcopy(CONFIG), "secrets": {"sshPrivateKey": True}}
+    return render(policy_for(parse_config(raw)))
+
+
+RESOURCE_OPTIONS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
+
+
+def urn(resource_type: str, name: str) -> str:
+    return f"urn:pulumi:{STACK}::{PROJECT}::{resource_type}::{name}"
+
+
+def resource_args(
+    resource_type: str,
+    props: Mapping[str, Any],
+    name: str,
+    config: Mapping[str, Any] | None = None,
+) -> ResourceValidationArgs:
+    """`ResourceValidationArgs` as the analyzer builds them (props behind the unknown-checking proxy)."""
+    proxied = unknown_checking_proxy(copy.deepcopy(dict(props)))
+    return ResourceValidationArgs(
+        resource_type, proxied, urn(resource_type, name), name, RESOURCE_OPTIONS, None, config
+    )
+
+
+def stack_resource(resource_type: str, props: Mapping[str, Any], name: str) -> PolicyResource:
+    """One resource of a stack as a stack policy sees it (props are its outputs)."""
+    proxied = unknown_checking_proxy(copy.deepcopy(dict(props)))
+    return PolicyResource(
+        resource_type, proxied, urn(resource_type, name), name, RESOURCE_OPTIONS, None, None, [], {}
+    )
+
+
+def stack_args(*resources: PolicyResource) -> StackValidationArgs:
+    return StackValidationArgs(list(resources))
+
+
+def run_policy(policy: Policy, args: ResourceValidationArgs | StackValidationArgs) -> list[str]:
+    """The messages `policy` reports for `args`, in order (the `test_policy.py` helper's shape)."""
+    messages: list[str] = []
+
+    def report_violation(message: str, urn: str | None = None) -> None:
+        messages.append(message)
+
+    if isinstance(policy, ResourceValidationPolicy):
+        assert isinstance(args, ResourceValidationArgs)
+        result = policy.validate(args, report_violation)
+    else:
+        assert isinstance(policy, StackValidationPolicy)
+        assert isinstance(args, StackValidationArgs)
+        result = policy.validate(args, report_violation)
+    if result is not None and isawaitable(result):
+        asyncio.run(_awaited(result))
+    return messages
+
+
+async def _awaited(result: Any) -> None:
+    await result
+
+
+def not_applicable_reason(policy: Policy, args: ResourceValidationArgs | StackValidationArgs) -> str | None:
+    """The reason `policy` gives for not applying to `args`, or None when it applies."""
+    try:
+        run_policy(policy, args)
+    except _NotApplicableError as exc:
+        return exc.reason
+    return None
+
+
+def rule_modules() -> list[Any]:
+    """The rule modules `policies/__main__.py` builds the pack from, in its order."""
+    from policies import commands, gateway, keys, stack, tailnet
+
+    return [tailnet, gateway, keys, commands, stack]
+
+
+def all_policies() -> list[Policy]:
+    """Every policy of the pack, as `policies/__main__.py` lists them."""
+    return [policy for module in rule_modules() for policy in module.POLICIES]
+
+
+def run_policy_with_unknowns(policy: Policy, args: ResourceValidationArgs) -> tuple[list[str], str]:
+    """The messages `policy` reports for the known values, and the advisory message pulumi-policy
+    would show for the first unknown one (the policy must meet one)."""
+    messages: list[str] = []
+
+    def report_violation(message: str, urn: str | None = None) -> None:
+        messages.append(message)
+
+    assert isinstance(policy, ResourceValidationPolicy)
+    with pytest.raises(UnknownValueError) as raised:
+        policy.validate(args, report_violation)
+    return messages, raised.value.message
