@@ -343,8 +343,32 @@ def is_mutating(method: str, path: str) -> bool:
     return not (path.endswith("/acl/validate") or path == API_PREFIX + "/oauth/token")
 
 
+JOIN_PATH = "/sandbox/join"
+"""SANDBOX ONLY: the control-plane side of `tailscale up --auth-key` (the `tailscale` shim's call)."""
+
+
+def join(state: TailnetState, request: Request) -> tuple[Response, str]:
+    """`POST /sandbox/join {"authKey", "hostname", "tags"}` -> the device, as `GET /device/{id}` shows it.
+
+    Authenticated by the auth key itself, as a real join is (no API key). A refused key answers 400
+    `{"message": "backend error: ..."}`, the text the real CLI prints.
+    """
+    if request.method != "POST":
+        raise errors.method_not_allowed(request.method)
+    body = request.json()
+    if not isinstance(body, dict) or not isinstance(body.get("authKey"), str):
+        raise errors.bad_request('sandbox join: expected {"authKey", "hostname", "tags"}')
+    try:
+        device = state.consume(body["authKey"], str(body.get("hostname") or ""), body.get("tags") or [])
+    except errors.JoinError as exc:
+        raise errors.bad_request(str(exc)) from None
+    return Response.json(device.to_dict(all_fields=True)), f"join:{device.hostname}"
+
+
 def dispatch(state: TailnetState, request: Request) -> tuple[Response, str]:
     """Answer one request; also returns the audit identity. Raises `errors.APIError`."""
+    if request.path == JOIN_PATH:
+        return join(state, request)
     if request.path == API_PREFIX + "/oauth/token":
         if request.method != "POST":
             raise errors.method_not_allowed(request.method)

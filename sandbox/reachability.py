@@ -1,0 +1,39 @@
+"""The emulated network: may the gateway reach a provider address? The tailnet policy decides.
+
+Pure glue between the emulators: the Aperture emulator asks before forwarding a request, and the
+answer comes from the Tailscale emulator's current policy file through the shared evaluator, so a
+policy that blocks gateway -> GPU server fails the way it does on a real tailnet (the dashboard's
+red X, a 502 through the gateway).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+
+from components.reachability import Evaluator
+from sandbox.tailscale.models import TAILNET_RANGE, TailnetState
+
+
+def gateway_reachability(state: TailnetState, gateway_identity: str) -> Callable[[str, int], bool]:
+    """`reachable(host, port)` for the Aperture emulator, as seen from `gateway_identity`.
+
+    Addresses outside the emulated tailnet (e.g. 127.0.0.1 services) are always reachable: the
+    policy file only governs tailnet addresses. A tailnet address with no device is unreachable.
+    """
+    def reachable(host: str, port: int) -> bool:
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            device = next((d for d in state.devices.values() if host in (d.name, d.hostname)), None)
+        else:
+            if address not in TAILNET_RANGE:
+                return True
+            device = next((d for d in state.devices.values() if d.address == host), None)
+        if device is None:
+            return False
+        targets = device.tags or [device.owner]
+        evaluator = Evaluator(state.policy())
+        return any(evaluator.can_reach(gateway_identity, target, port) for target in targets)
+
+    return reachable
