@@ -7,7 +7,7 @@ VENV := venv
 POLICY_VENV := policies/venv
 ENGINE_ENV = eval "$$($(PYTHON) scripts/toolchain.py env)"
 
-.PHONY: setup toolchain venvs env demo test test-unit lint preview up verify sandbox-up sandbox-down bench clean
+.PHONY: setup toolchain venvs env demo test test-unit lint preview up verify sandbox-up sandbox-down sandbox-status bench clean
 
 setup: toolchain venvs
 
@@ -58,9 +58,18 @@ preview: setup
 up: setup
 	@$(ENGINE_ENV); scripts/stack.sh up $(STACK)
 
-# Until the sandbox exists, the demo is a preview of the dev stack (it needs the complete engine).
+# The main job on the embedded default: sandbox up, pulumi up of stack `sandbox`, verify.
 demo: setup
-	@$(ENGINE_ENV); scripts/stack.sh preview dev
+	@$(ENGINE_ENV); scripts/demo.sh
+
+sandbox-up: venvs
+	@$(VENV)/bin/python -m sandbox up --port-base 47800
+
+sandbox-down: venvs
+	@$(VENV)/bin/python -m sandbox down
+
+sandbox-status: venvs
+	@$(VENV)/bin/python -m sandbox status
 
 # Client -> gateway -> model with diagnosis; reads the stack's client settings.
 verify: setup

@@ -7,6 +7,7 @@ registered, so a bad value stops `pulumi preview` with a list of every problem a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 from pulumi.runtime import config as runtime_config
@@ -14,7 +15,9 @@ from pulumi.runtime import config as runtime_config
 from components.config import NAMESPACE, SECRET_KEYS, ConfigError, StackConfig, parse_config
 
 OBJECT_KEYS = ("tailnet", "hosts", "gateway")
-PLAIN_KEYS = ("environment",)
+PLAIN_KEYS = ("environment", "sshPrivateKeyPath")
+FILE_PREFIX = "file:"
+"""`hosts[].hostKey: file:<path>` reads the pinned key from a file (relative to the project)."""
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,18 @@ def load_stack_config() -> tuple[StackConfig, StackSecrets]:
         if value is not None:
             raw[key] = value
     problems += _unknown_keys()
+    problems += _read_host_key_files(raw)
+    key_path = raw.pop("sshPrivateKeyPath", None)
     present = {field: _raw_secret(key) is not None for key, field in SECRET_KEYS.items()}
+    if key_path is not None and present["ssh_private_key"]:
+        problems.append(f"{NAMESPACE}:sshPrivateKeyPath: set together with sshPrivateKey: keep one of them")
+    elif key_path is not None and not Path(str(key_path)).is_file():
+        problems.append(
+            f"{NAMESPACE}:sshPrivateKeyPath: {key_path} is not a file: point it at your deploy key "
+            "(for the sandbox, run `make sandbox-up` first)"
+        )
     raw["secrets"] = {
-        "sshPrivateKey": present["ssh_private_key"],
+        "sshPrivateKey": present["ssh_private_key"] or key_path is not None,
         "huggingfaceToken": present["huggingface_token"],
         "vllmApiKey": present["vllm_api_key"],
         "gatewayApiKeyEmpty": _raw_secret("gatewayApiKey") == "",
@@ -58,13 +70,44 @@ def load_stack_config() -> tuple[StackConfig, StackSecrets]:
         raise ConfigError(problems + exc.problems) from None
     if problems:
         raise ConfigError(problems)
+    private_key = (
+        pulumi.Output.secret(Path(str(key_path)).read_text())
+        if key_path is not None
+        else config.require_secret("sshPrivateKey")
+    )
     secrets = StackSecrets(
-        ssh_private_key=config.require_secret("sshPrivateKey"),
+        ssh_private_key=private_key,
         huggingface_token=config.get_secret("huggingfaceToken"),
         vllm_api_key=config.get_secret("vllmApiKey"),
         gateway_api_key=config.get_secret("gatewayApiKey"),
     )
     return stack, secrets
+
+
+def _read_host_key_files(raw: dict[str, object]) -> list[str]:
+    """Replace `hostKey: file:<path>` with the key the file holds (first line, `type base64`)."""
+    problems = []
+    hosts = raw.get("hosts")
+    if not isinstance(hosts, list):
+        return []
+    for index, host in enumerate(hosts):
+        value = host.get("hostKey") if isinstance(host, dict) else None
+        if not isinstance(value, str) or not value.startswith(FILE_PREFIX):
+            continue
+        path = Path(value[len(FILE_PREFIX) :])
+        try:
+            fields = path.read_text().split()
+        except OSError as exc:
+            problems.append(
+                f"{NAMESPACE}:hosts[{index}].hostKey: cannot read {path} ({exc.strerror}); "
+                "for the sandbox, run `make sandbox-up` first"
+            )
+            continue
+        if len(fields) < 2:
+            problems.append(f"{NAMESPACE}:hosts[{index}].hostKey: {path} holds no `type base64` key")
+            continue
+        host["hostKey"] = f"{fields[0]} {fields[1]}"
+    return problems
 
 
 def _raw_secret(key: str) -> str | None:
@@ -76,7 +119,9 @@ def _raw_secret(key: str) -> str | None:
 def _unknown_keys() -> list[str]:
     known = set(OBJECT_KEYS) | set(PLAIN_KEYS) | set(SECRET_KEYS)
     problems = []
-    for full_key in sorted(runtime_config.get_config_env()):
+    # Config arrives either set explicitly (the runtime's CONFIG) or through PULUMI_CONFIG.
+    all_keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env() or {})
+    for full_key in sorted(all_keys):
         namespace, _, key = full_key.partition(":")
         if namespace == NAMESPACE and key not in known:
             problems.append(

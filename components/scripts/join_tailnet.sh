@@ -8,7 +8,7 @@ key_file="$(mktemp)"
 trap 'rm -f "$key_file"' EXIT
 chmod 600 "$key_file"
 cat > "$key_file"
-status="$(sudo tailscale status --json 2>/dev/null || true)"
+status="$(sudo tailscale status --json --peers=false 2>/dev/null || true)"
 if printf '%s' "$status" | grep -q '"BackendState": *"Running"'; then
   missing=""
   for tag in ${TS_TAGS//,/ }; do

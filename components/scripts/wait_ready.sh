@@ -10,7 +10,8 @@ started="$(date +%s)"
 while true; do
   elapsed=$(( $(date +%s) - started ))
   state="$(sudo docker inspect -f '{{.State.Status}}' "$CONTAINER" 2>/dev/null || echo missing)"
-  if [ "$state" = "exited" ] || [ "$state" = "missing" ]; then
+  # Under --restart unless-stopped a crashed container is "restarting" (or running again), never "exited".
+  if [ "$state" = "exited" ] || [ "$state" = "restarting" ] || [ "$state" = "dead" ] || [ "$state" = "missing" ]; then
     echo "ready: container $CONTAINER is $state; last log lines:" >&2
     sudo docker logs --tail 50 "$CONTAINER" >&2 || true
     exit 1

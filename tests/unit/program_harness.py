@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import runpy
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ def stack_config(raw: dict[str, Any], secrets: dict[str, str]) -> dict[str, str]
 def run_program(raw: dict[str, Any], secrets: dict[str, str]) -> tuple[ProgramMocks, dict[str, Any]]:
     """Run the program once with this config; return the mocks and the stack's exports."""
     mocks = ProgramMocks()
+    # Earlier tests (asyncssh, servers) may have closed the main thread's loop; pulumi needs one.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi.runtime.set_mocks(mocks, project="sovereign-ai", stack="dev", preview=False)
     pulumi.runtime.set_all_config(
         stack_config(raw, secrets), secret_keys=[f"sovereign-ai:{k}" for k in secrets]

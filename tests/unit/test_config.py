@@ -210,7 +210,7 @@ CASES = [
         "secrets",
         {"sshPrivateKey": False},
         "sovereign-ai: sshPrivateKey is not set: run `pulumi config set --secret sshPrivateKey "
-        '"$(cat ~/.ssh/id_ed25519)"`',
+        '"$(cat ~/.ssh/id_ed25519)"` (or set sshPrivateKeyPath to the key file)',
         id="missing-ssh-private-key",
     ),
     pytest.param(

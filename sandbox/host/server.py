@@ -1,0 +1,369 @@
+"""The emulated GB10 host: an asyncssh server whose commands run under bash with the shims first on PATH.
+
+Key files (generated per run under `<state_dir>/hosts/<name>/`, see `state.HostPaths`):
+`ssh_host_ed25519_key` (the host key) and `known_hosts` (`[127.0.0.1]:<port> ssh-ed25519 ...`, for
+the client to pin). Client keys are the OpenSSH public key lines given to `start_host`; any user name
+is accepted with one of them (it becomes the audit `identity` and gets a home under the host root),
+passwords and keyboard-interactive are not offered.
+
+Each session's command runs as `bash -c <command>` (plain `bash` reading stdin when no command is
+sent) in an asyncio subprocess with stdin, stdout and stderr wired to the channel and the exit
+status returned; the client's EOF closes the command's stdin, so secrets sent on stdin (the way
+pulumi-command's `stdin` does) reach it exactly once. The environment is built from scratch:
+
+| Variable | Value |
+|---|---|
+| `PATH` | `sandbox/host/shims` first, then the usual system directories |
+| `HOME`, `USER`, `LOGNAME` | `<root>/home/<user>`, the SSH user name; the working directory is that home |
+| `TMPDIR` | `<root>/tmp`, so `mktemp` files stay in the host root |
+| `SANDBOX_HOST_DIR`, `SANDBOX_ROOT`, `SANDBOX_HOST_NAME` | the host's directory, its filesystem root, its name |
+| `SANDBOX_REAL_PATH` | PATH without the shims (how shims find the real `install`, `mkdir`, `rm`) |
+| `SANDBOX_PYTHON`, `PYTHONPATH` | this interpreter and the repository root, for the Python side of the shims |
+| `SANDBOX_TAILSCALE_URL` | the Tailscale API emulator the `tailscale` shim joins through |
+
+Paths: the shims never touch the real /etc or /var/lib. `install`, `mkdir` and `rm` are shims that move
+arguments at or below `/etc/sovereign-ai` and `/var/lib/sovereign-ai` under `<root>` (and refuse such
+writes without `sudo`), and `docker` reads `--env-file`/`-v` paths the same way. `sudo` changes no
+privilege. `curl` is the real one (it reaches the fake vLLM on its loopback address). The Tailscale
+installer (`curl ... | sudo sh`) is never reached: the `tailscale` shim is "already installed".
+
+Audit: with an `audit_path`, every command appends one JSON line `{"service": "host", "command": <first
+200 characters, `export NAME=value` lines reduced to `export NAME`>, "mutating": true, "identity": <SSH
+user>, "status": <exit code>}`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import signal
+import sys
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncssh
+
+from sandbox.host.state import HostPaths, stop_all_containers
+
+SHIMS = Path(__file__).resolve().parent / "shims"
+"""The directory of executable shims put first on the session's PATH."""
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+"""The repository root (on the shims' PYTHONPATH so `sandbox.host.tools` and `sandbox.vllm` import)."""
+
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""The session PATH after the shims (Ubuntu's default)."""
+
+ADDRESS = "127.0.0.1"
+"""The only address the SSH server listens on."""
+
+_EXPORT = re.compile(
+    r"""^(\s*export\s+)([A-Za-z_][A-Za-z0-9_]*)=(?:'[^']*'(?:"'"'[^']*')*|"[^"]*"|[^\s]*)""", re.M
+)
+
+
+def redact_command(command: str | None, limit: int = 200) -> str:
+    """The audit form of a command: `export NAME=value` lines reduced to `export NAME`, then cut."""
+    if command is None:
+        return "(shell)"
+    return _EXPORT.sub(r"\1\2", command)[:limit]
+
+
+class AuditLog:
+    """Appends one JSON line per remote command to a file shared with the other emulators."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+
+    def record(self, command: str | None, identity: str, status: int) -> None:
+        """Append `{"service": "host", "command", "mutating", "identity", "status"}` (a no-op without a path)."""
+        if self.path is None:
+            return
+        line = json.dumps(
+            {
+                "service": "host",
+                "command": redact_command(command),
+                "mutating": True,
+                "identity": identity,
+                "status": status,
+            }
+        )
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                os.write(fd, (line + "\n").encode())
+            finally:
+                os.close(fd)
+
+
+class HostSSHServer(asyncssh.SSHServer):
+    """Public-key-only authentication against the keys the host was started with."""
+
+    def __init__(self, authorized: frozenset[bytes]) -> None:
+        self._authorized = authorized
+        self.children: set[int] = set()
+        """Process groups of this connection's running commands, killed if the client goes away."""
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """End the commands of a connection that closed under them."""
+        for pid in list(self.children):
+            _kill_group(pid)
+
+    def begin_auth(self, username: str) -> bool:
+        """Authentication is always required."""
+        return True
+
+    def public_key_auth_supported(self) -> bool:
+        """Only public keys are accepted."""
+        return True
+
+    def validate_public_key(self, username: str, key: asyncssh.SSHKey) -> bool:
+        """Whether `key` is one of the authorised client keys (any user name)."""
+        return key.public_data in self._authorized
+
+
+@dataclass
+class _Host:
+    """What the session handler needs: paths, environment pieces, the audit log, live commands."""
+
+    name: str
+    paths: HostPaths
+    tailscale_url: str | None
+    audit: AuditLog
+    bash: str
+    running: set[asyncio.subprocess.Process] = field(default_factory=set)
+
+    def environment(self, user: str) -> dict[str, str]:
+        home = self.paths.root / "home" / user
+        home.mkdir(parents=True, exist_ok=True)
+        env = {
+            "PATH": f"{SHIMS}:{SYSTEM_PATH}",
+            "HOME": str(home),
+            "USER": user,
+            "LOGNAME": user,
+            "SHELL": "/bin/bash",
+            "LANG": "C.UTF-8",
+            "TMPDIR": str(self.paths.root / "tmp"),
+            "SANDBOX_HOST_DIR": str(self.paths.directory),
+            "SANDBOX_ROOT": str(self.paths.root),
+            "SANDBOX_HOST_NAME": self.name,
+            "SANDBOX_REAL_PATH": SYSTEM_PATH,
+            "SANDBOX_PYTHON": sys.executable,
+            "PYTHONPATH": str(REPO_ROOT),
+        }
+        if self.tailscale_url:
+            env["SANDBOX_TAILSCALE_URL"] = self.tailscale_url
+        return env
+
+    async def handle(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
+        """Run one session's command with the channel as its stdio; exit with its status."""
+        user = str(process.get_extra_info("username") or "unknown")
+        command = process.command
+        argv = [self.bash, "-c", command] if command is not None else [self.bash]
+        status = 255
+        child = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=self.paths.root / "home" / user,
+            env=self.environment(user),
+            start_new_session=True,
+        )
+        self.running.add(child)
+        owner = process.channel.get_connection().get_owner()
+        children = owner.children if isinstance(owner, HostSSHServer) else set()
+        children.add(child.pid)
+        feeder = asyncio.ensure_future(_feed(process, child))
+        try:
+            assert child.stdout is not None and child.stderr is not None
+            await asyncio.gather(_drain(child.stdout, process.stdout), _drain(child.stderr, process.stderr))
+            code = await child.wait()
+            status = code if code >= 0 else 128 - code
+        finally:
+            feeder.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feeder
+            if child.returncode is None:
+                _kill_group(child.pid)
+                await child.wait()
+            self.running.discard(child)
+            children.discard(child.pid)
+            self.audit.record(command, user, status)
+        with contextlib.suppress(OSError, asyncssh.Error):
+            process.exit(status)
+
+
+async def _feed(process: asyncssh.SSHServerProcess[bytes], child: asyncio.subprocess.Process) -> None:
+    """Copy the channel's stdin to the command until EOF, then close the command's stdin."""
+    assert child.stdin is not None
+    try:
+        while True:
+            data = await process.stdin.read(65536)
+            if not data:
+                break
+            child.stdin.write(data)
+            await child.stdin.drain()
+    except (BrokenPipeError, ConnectionResetError, asyncssh.Error):
+        pass
+    finally:
+        with contextlib.suppress(OSError, RuntimeError):
+            child.stdin.close()
+
+
+async def _drain(source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes]) -> None:
+    """Copy one of the command's output streams to the channel until the command closes it."""
+    while True:
+        data = await source.read(65536)
+        if not data:
+            return
+        with contextlib.suppress(OSError, asyncssh.Error):
+            sink.write(data)
+            await sink.drain()
+
+
+def _kill_group(pid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+@dataclass
+class HostHandle:
+    """A running emulated host: where to connect, what to pin, and `stop()`."""
+
+    name: str
+    """The host's name (its tailnet hostname default and `uname -n`)."""
+    address: str
+    """`127.0.0.1`."""
+    port: int
+    """The SSH port the OS chose."""
+    host_key: str
+    """The host public key line to pin, `ssh-ed25519 AAAA...`."""
+    known_hosts: Path
+    """A known_hosts file with `[127.0.0.1]:<port> <host_key>`."""
+    paths: HostPaths
+    """The host's directory, filesystem root and records."""
+    _loop: asyncio.AbstractEventLoop
+    _thread: threading.Thread
+    _server: asyncssh.SSHAcceptor
+    _host: _Host
+    _stopped: bool = False
+
+    @property
+    def root(self) -> Path:
+        """The host's filesystem root (where /etc/sovereign-ai and /var/lib/sovereign-ai land)."""
+        return self.paths.root
+
+    def set_vllm_startup_seconds(self, seconds: float) -> None:
+        """How long containers started from now on keep their port closed (simulated model load)."""
+        self.paths.settings.write_text(json.dumps({"vllm_startup_seconds": seconds}))
+
+    def stop(self) -> None:
+        """Close the server, end running commands, stop every container process; idempotent."""
+        if self._stopped:
+            return
+        self._stopped = True
+
+        async def close() -> None:
+            self._server.close()
+            for child in list(self._host.running):
+                _kill_group(child.pid)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+
+        try:
+            asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
+        finally:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self._loop.close()
+            stop_all_containers(self.paths)
+
+
+def start_host(
+    state_dir: str | os.PathLike[str],
+    authorized_keys: Iterable[str],
+    tailscale_url: str | None,
+    name: str = "spark",
+    audit_path: str | os.PathLike[str] | None = None,
+    vllm_startup_seconds: float = 0.0,
+) -> HostHandle:
+    """Start an emulated GB10 host on 127.0.0.1 (OS-chosen port) in a background thread.
+
+    :param state_dir: the sandbox state directory; the host lives in `<state_dir>/hosts/<name>`.
+    :param authorized_keys: OpenSSH public key lines (`ssh-ed25519 AAAA... comment`) allowed to log in.
+    :param tailscale_url: base URL of the Tailscale API emulator (`SANDBOX_TAILSCALE_URL` for the shim).
+    :param name: the host's name (tailnet hostname default, `uname -n`).
+    :param audit_path: a JSONL file to append one line per remote command to.
+    :param vllm_startup_seconds: how long a started vLLM container refuses connections.
+    """
+    keys = [asyncssh.import_public_key(line.strip()) for line in authorized_keys if line.strip()]
+    if not keys:
+        raise TypeError("Missing authorized_keys argument: give at least one OpenSSH public key line")
+    bash = shutil.which("bash", path=SYSTEM_PATH)
+    if bash is None:
+        raise RuntimeError("bash not found on " + SYSTEM_PATH)
+    paths = HostPaths(Path(state_dir).resolve() / "hosts" / name)
+    paths.create()
+    host_key = asyncssh.generate_private_key("ssh-ed25519")
+    host_key.write_private_key(str(paths.host_key))
+    paths.host_key.chmod(0o600)
+    public = host_key.export_public_key("openssh").decode().split()
+    public_line = f"{public[0]} {public[1]}"
+    (paths.directory / "ssh_host_ed25519_key.pub").write_text(public_line + "\n")
+    paths.settings.write_text(json.dumps({"vllm_startup_seconds": vllm_startup_seconds}))
+    host = _Host(
+        name=name,
+        paths=paths,
+        tailscale_url=tailscale_url,
+        audit=AuditLog(Path(audit_path) if audit_path is not None else None),
+        bash=bash,
+    )
+    authorized = frozenset(key.public_data for key in keys)
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name=f"sandbox-host-{name}", daemon=True)
+    thread.start()
+
+    async def listen() -> asyncssh.SSHAcceptor:
+        return await asyncssh.create_server(
+            lambda: HostSSHServer(authorized),
+            ADDRESS,
+            0,
+            server_host_keys=[host_key],
+            process_factory=host.handle,
+            encoding=None,
+            allow_scp=False,
+            sftp_factory=None,
+            x11_forwarding=False,
+            agent_forwarding=False,
+        )
+
+    try:
+        server = asyncio.run_coroutine_threadsafe(listen(), loop).result(timeout=30)
+    except BaseException:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=5)
+        loop.close()
+        raise
+    port = server.get_port()
+    paths.known_hosts.write_text(f"[{ADDRESS}]:{port} {public_line}\n")
+    return HostHandle(
+        name=name,
+        address=ADDRESS,
+        port=port,
+        host_key=public_line,
+        known_hosts=paths.known_hosts,
+        paths=paths,
+        _loop=loop,
+        _thread=thread,
+        _server=server,
+        _host=host,
+    )

@@ -1,0 +1,136 @@
+"""Test support: a minimal stand-in for the control-plane endpoint the `tailscale` shim joins through.
+
+The real endpoint belongs to the Tailscale API emulator (`sandbox/tailscale`, `TailnetState.consume`);
+this stand-in implements only the sandbox-only contract documented in `tools/tailscale.py` and
+README.md, so the host can be tested on its own:
+
+`POST /sandbox/join` `{"authKey", "hostname", "tags"}` -> 200 device JSON (`addresses`, `name`,
+`hostname`, `tags`, `id`, `nodeId`) or 400 `{"message": "backend error: ..."}` with the wording of
+`sandbox.tailscale.errors` (malformed, unknown, used single-use key; tags not permitted).
+
+Devices get addresses in `127.100.<subnet>.0/24` (subnet random by default, so concurrent test runs
+on one machine do not share addresses).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import random
+import secrets
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class StandInKey:
+    """An auth key the stand-in knows."""
+
+    id: str
+    secret: str
+    tags: list[str]
+    reusable: bool = False
+    uses: int = 0
+
+
+@dataclass
+class StandInControl:
+    """The join endpoint over loopback HTTP, with the keys, join requests and devices it saw."""
+
+    subnet: int = field(default_factory=lambda: random.randint(100, 250))
+    keys: dict[str, StandInKey] = field(default_factory=dict)
+    joins: list[dict[str, Any]] = field(default_factory=list)
+    """Every request body received, in order (secrets included: this is the control plane)."""
+    devices: list[dict[str, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    def add_key(self, tags: tuple[str, ...] = ("tag:spark",), reusable: bool = False) -> str:
+        """A new pre-authorised key carrying `tags`; returns its secret."""
+        key_id = "k" + secrets.token_hex(6)
+        secret = f"tskey-auth-{key_id}-{secrets.token_hex(16)}"
+        self.keys[secret] = StandInKey(key_id, secret, list(tags), reusable)
+        return secret
+
+    def join(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """Answer one join request (status, JSON body)."""
+        with self.lock:
+            self.joins.append(body if isinstance(body, dict) else {"invalid": body})
+            if not isinstance(body, dict):
+                return 400, {"message": "sandbox: the join body must be a JSON object"}
+            secret = str(body.get("authKey", ""))
+            if not secret.startswith("tskey-auth-"):
+                return 400, {"message": "backend error: invalid key: unable to validate API key"}
+            key = self.keys.get(secret)
+            if key is None:
+                return 400, {"message": "backend error: invalid key: API key does not exist"}
+            if key.uses and not key.reusable:
+                return 400, {"message": f"backend error: invalid key: API key {key.id} not valid"}
+            tags = [str(t) for t in body.get("tags") or []]
+            bad = [t for t in tags if t not in key.tags]
+            if bad:
+                return 400, {
+                    "message": f"backend error: requested tags [{' '.join(bad)}] are invalid or not permitted"
+                }
+            key.uses += 1
+            hostname = str(body.get("hostname") or "device")
+            number = len(self.devices) + 1
+            device = {
+                "addresses": [str(ipaddress.ip_address(f"127.100.{self.subnet}.0") + number)],
+                "id": str(number),
+                "nodeId": f"n{number}CNTRL",
+                "name": f"{hostname}.sandbox.ts.net",
+                "hostname": hostname,
+                "tags": tags or list(key.tags),
+                "os": "linux",
+                "authorized": True,
+            }
+            self.devices.append(device)
+            return 200, device
+
+    @property
+    def url(self) -> str:
+        """`http://127.0.0.1:<port>` once started."""
+        assert self._server is not None, "start() first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> StandInControl:
+        """Listen on 127.0.0.1 (OS-chosen port) in a daemon thread."""
+        control = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet."""
+
+            def do_POST(self) -> None:
+                """`POST /sandbox/join` only."""
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path != "/sandbox/join":
+                    status, document = 404, {"message": "not found"}
+                else:
+                    try:
+                        status, document = control.join(json.loads(raw or b"null"))
+                    except ValueError:
+                        status, document = 400, {"message": "sandbox: invalid JSON"}
+                payload = json.dumps(document).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop listening."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

@@ -1,0 +1,526 @@
+"""The emulated `docker` CLI: images and containers recorded in `state/docker.json`.
+
+Subcommands: `info` (`--format '{{json .Runtimes}}'` lists `nvidia`), `version`, `pull`, `run -d`,
+`ps [-a] [-q] [--format]`, `inspect [-f TEMPLATE]`, `logs [--tail N]`, `stop`, `rm [-f]`.
+
+- `run -d --name N [options] IMAGE ARGS...` records the container. When IMAGE looks like a vLLM image
+  (its repository contains `vllm`) the container's process is the fake vLLM (`python -m
+  sandbox.vllm ARGS...`; a leading `vllm serve` is accepted as in NVIDIA's image), started in its own
+  session with its output in `state/containers/N.log`. Its environment is the `--env-file` lines and
+  `-e` values, as Docker passes them, so `VLLM_API_KEY` reaches it without touching any argv. Other
+  images are recorded as `exited` (0) without a process. Only detached runs are emulated.
+- `--env-file` and `-v` host paths below /etc/sovereign-ai or /var/lib/sovereign-ai are read under
+  `SANDBOX_ROOT` (see `state.REMAPPED_PREFIXES`); `--network host` is implied: the fake vLLM binds
+  the `--host` it is given, `-p` is recorded only.
+- Exit codes follow Docker's: 125 for a refused `run`, 1 for `inspect` of a missing object
+  (`Error: No such object: N`), `rm -f` of a missing container is 0 with the daemon's message on
+  stderr, `rm` of a running container without `-f` is 1.
+- A container whose process exited under `--restart always|unless-stopped` reports `restarting`
+  (Docker would relaunch it; the sandbox does not), else `exited`; see `state.observe`.
+- `state/settings.json` `vllm_startup_seconds` is passed to the fake vLLM as `--startup-seconds`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import subprocess
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sandbox.host.state import HostPaths, locked_json, observe, process_start_time, read_json, stop_process
+
+RUNTIMES = {
+    "io.containerd.runc.v2": {"path": "runc"},
+    "nvidia": {"path": "nvidia-container-runtime"},
+    "runc": {"path": "runc"},
+}
+"""`docker info` runtimes on a DGX Spark with nvidia-container-toolkit configured."""
+
+VALUE_OPTIONS = {
+    "--name",
+    "--gpus",
+    "--ipc",
+    "--network",
+    "--net",
+    "--ulimit",
+    "--restart",
+    "-v",
+    "--volume",
+    "--env-file",
+    "-e",
+    "--env",
+    "-p",
+    "--publish",
+    "--shm-size",
+    "--entrypoint",
+    "--runtime",
+    "-w",
+    "--workdir",
+    "-u",
+    "--user",
+    "-m",
+    "--memory",
+    "-l",
+    "--label",
+    "--memory-swap",
+    "--pids-limit",
+    "--health-cmd",
+    "--health-interval",
+    "--health-retries",
+    "--health-start-period",
+    "--hostname",
+}
+"""`docker run` options that take a value (`--opt value` or `--opt=value`)."""
+
+FLAG_OPTIONS = {
+    "-d",
+    "--detach",
+    "--rm",
+    "-i",
+    "-t",
+    "-it",
+    "--interactive",
+    "--tty",
+    "--privileged",
+    "--init",
+}
+"""`docker run` options without a value."""
+
+EMPTY: dict[str, Any] = {"images": [], "containers": {}}
+
+
+class DockerError(Exception):
+    """A refused command: the message goes to stderr and the process exits with `status`."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _is_vllm(image: str) -> bool:
+    """Whether the image's repository (without tag or digest) names vLLM."""
+    repository = image.split("@", 1)[0]
+    head, _, last = repository.rpartition("/")
+    return "vllm" in (head + "/" + last.split(":", 1)[0]).lower()
+
+
+def _env_file(path: str, paths: HostPaths) -> list[str]:
+    """`KEY=VALUE` lines of a Docker env file (blank and `#` lines skipped, bare `KEY` from the env)."""
+    try:
+        text = Path(paths.remap(path)).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise DockerError(
+            f"docker: open {path}: {exc.strerror.lower() if exc.strerror else exc}.", 125
+        ) from None
+    entries = []
+    for raw in text.splitlines():
+        line = raw.lstrip()
+        if not line or line.startswith("#"):
+            continue
+        if "=" in line:
+            entries.append(line)
+        elif line in os.environ:
+            entries.append(f"{line}={os.environ[line]}")
+    return entries
+
+
+def info(args: Sequence[str], paths: HostPaths) -> int:
+    """`docker info [--format TEMPLATE]`."""
+    template = _option(args, "--format", "-f")
+    document = {
+        "Runtimes": RUNTIMES,
+        "DefaultRuntime": "runc",
+        "ServerVersion": "28.3.3",
+        "Architecture": "aarch64",
+        "OperatingSystem": "Ubuntu 24.04.3 LTS (sandbox)",
+        "Name": os.environ.get("SANDBOX_HOST_NAME", ""),
+    }
+    if template:
+        print(render_template(template, document))
+    else:
+        print(
+            f"Server Version: {document['ServerVersion']}\nRuntimes: {' '.join(sorted(RUNTIMES))}\n"
+            f"Default Runtime: runc\nArchitecture: aarch64"
+        )
+    return 0
+
+
+def render_template(template: str, document: Any) -> str:
+    """A Go-template subset: `{{.A.B}}` and `{{json .A.B}}`; anything else is a DockerError."""
+
+    def value(match: re.Match[str]) -> str:
+        expression = match.group(1).strip()
+        as_json = expression.startswith("json ")
+        if as_json:
+            expression = expression[5:].strip()
+        if expression != "." and not re.fullmatch(r"(\.[A-Za-z_][A-Za-z0-9_]*)+", expression):
+            raise DockerError(f"template: sandbox docker does not emulate {{{{{match.group(1)}}}}}", 1)
+        current = document
+        for part in [p for p in expression.split(".") if p]:
+            if not isinstance(current, dict) or part not in current:
+                raise DockerError(
+                    f'template: executing "" at <{expression}>: map has no entry for key "{part}"'
+                )
+            current = current[part]
+        if as_json:
+            return json.dumps(current, separators=(",", ":"))
+        if isinstance(current, bool):
+            return "true" if current else "false"
+        return "<no value>" if current is None else str(current)
+
+    return re.sub(r"\{\{(.*?)\}\}", value, template)
+
+
+def _option(args: Sequence[str], *names: str) -> str | None:
+    words = list(args)
+    for i, word in enumerate(words):
+        for name in names:
+            if word == name and i + 1 < len(words):
+                return words[i + 1]
+            if word.startswith(name + "="):
+                return word.split("=", 1)[1]
+    return None
+
+
+def pull(args: Sequence[str], paths: HostPaths) -> int:
+    """`docker pull IMAGE`: recorded, no download."""
+    images = [a for a in args if not a.startswith("-")]
+    if len(images) != 1:
+        raise DockerError('"docker pull" requires exactly 1 argument.', 1)
+    image = images[0]
+    with locked_json(paths.docker, EMPTY) as document:
+        if image not in document["images"]:
+            document["images"].append(image)
+    tag = image.rsplit(":", 1)[-1] if ":" in image.rsplit("/", 1)[-1] else "latest"
+    print(f"{tag}: Pulling from {image.rsplit(':', 1)[0]}")
+    print(f"Digest: sha256:{secrets.token_hex(32)}")
+    print(f"Status: Image is up to date for {image}")
+    print(image if "/" in image.split(":")[0] and "." in image.split("/")[0] else f"docker.io/{image}")
+    return 0
+
+
+def run(args: Sequence[str], paths: HostPaths) -> int:
+    """`docker run -d --name N [options] IMAGE [ARGS...]`."""
+    words = list(args)
+    options: dict[str, list[str]] = {}
+    flags: set[str] = set()
+    i = 0
+    while i < len(words) and words[i].startswith("-"):
+        word = words[i]
+        name, eq, inline = word.partition("=")
+        if name in VALUE_OPTIONS:
+            if eq:
+                options.setdefault(name, []).append(inline)
+            elif i + 1 < len(words):
+                options.setdefault(name, []).append(words[i + 1])
+                i += 1
+            else:
+                raise DockerError(f"docker: flag needs an argument: {name}", 125)
+        elif word in FLAG_OPTIONS:
+            flags.add(word)
+        else:
+            raise DockerError(f"docker: unknown flag: {name}\nSee 'docker run --help'.", 125)
+        i += 1
+    if i >= len(words):
+        raise DockerError('docker: "docker run" requires at least 1 argument.', 125)
+    image, command = words[i], words[i + 1 :]
+    if not flags & {"-d", "--detach"}:
+        raise DockerError("docker: sandbox: only detached runs (`docker run -d`) are emulated", 125)
+    name = (options.get("--name") or [f"sandbox_{secrets.token_hex(4)}"])[-1]
+    env: list[str] = []
+    for env_file in options.get("--env-file", []):
+        env += _env_file(env_file, paths)
+    for value in options.get("-e", []) + options.get("--env", []):
+        env.append(value if "=" in value else f"{value}={os.environ.get(value, '')}")
+    volumes = options.get("-v", []) + options.get("--volume", [])
+    for volume in volumes:
+        Path(paths.remap(volume.split(":", 1)[0])).mkdir(parents=True, exist_ok=True)
+    container_id = secrets.token_hex(32)
+    with locked_json(paths.docker, EMPTY) as document:
+        existing = document["containers"].get(name)
+        if existing is not None:
+            raise DockerError(
+                f'docker: Error response from daemon: Conflict. The container name "/{name}" is already in use '
+                f'by container "{existing["id"]}". You have to remove (or rename) that container to be able '
+                "to reuse that name.\nSee 'docker run --help'.",
+                125,
+            )
+        if image not in document["images"]:
+            document["images"].append(image)
+        container: dict[str, Any] = {
+            "id": container_id,
+            "name": name,
+            "image": image,
+            "args": command,
+            "env": env,
+            "restart": (options.get("--restart") or ["no"])[-1],
+            "network": (options.get("--network") or options.get("--net") or ["bridge"])[-1],
+            "options": options,
+            "flags": sorted(flags),
+            "created": _now(),
+            "log": str(paths.logs / f"{name}.log"),
+            "exit_file": str(paths.logs / f"{name}.exit"),
+            "vllm": _is_vllm(image),
+        }
+        if container["vllm"]:
+            container.update(_launch(container, paths))
+        else:
+            container.update(status="exited", exit_code=0, started_at=_now(), finished_at=_now())
+        document["containers"][name] = container
+    print(container_id)
+    return 0
+
+
+def _launch(container: dict[str, Any], paths: HostPaths) -> dict[str, Any]:
+    """Start the fake vLLM for a container; the record fields describing its process."""
+    settings = read_json(paths.settings, {})
+    startup = float(settings.get("vllm_startup_seconds", 0.0))
+    log_path, exit_path = Path(container["log"]), Path(container["exit_file"])
+    exit_path.unlink(missing_ok=True)
+    env = {
+        "PATH": os.environ.get("SANDBOX_REAL_PATH", "/usr/bin:/bin"),
+        "HOME": str(paths.root / "root"),
+        "HOSTNAME": os.environ.get("SANDBOX_HOST_NAME", "spark"),
+        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        "PYTHONUNBUFFERED": "1",
+        "SANDBOX_VLLM_EXIT_FILE": str(exit_path),
+    }
+    for entry in container["env"]:
+        key, _, value = entry.partition("=")
+        env[key] = value
+    python = os.environ.get("SANDBOX_PYTHON", sys.executable)
+    argv = [python, "-m", "sandbox.vllm", *container["args"], "--startup-seconds", str(startup)]
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=paths.root,
+            start_new_session=True,
+            close_fds=True,
+        )
+    return {
+        "status": "running",
+        "pid": process.pid,
+        "start_time": process_start_time(process.pid),
+        "started_at": _now(),
+    }
+
+
+def _inspect_document(container: dict[str, Any]) -> dict[str, Any]:
+    state = observe(container)
+    return {
+        "Id": container["id"],
+        "Created": container["created"],
+        "Name": "/" + container["name"],
+        "Image": container["image"],
+        "RestartCount": 0,
+        "State": {
+            "Status": state.status,
+            "Running": state.status == "running",
+            "Restarting": state.status == "restarting",
+            "Dead": False,
+            "Pid": state.pid,
+            "ExitCode": state.exit_code,
+            "StartedAt": container.get("started_at", ""),
+        },
+        "Config": {"Image": container["image"], "Cmd": container["args"], "Env": container["env"]},
+        "HostConfig": {
+            "NetworkMode": container.get("network", "bridge"),
+            "RestartPolicy": {"Name": container.get("restart", "no")},
+            "Binds": container.get("options", {}).get("-v", []),
+        },
+    }
+
+
+def inspect(args: Sequence[str], paths: HostPaths) -> int:
+    """`docker inspect [-f TEMPLATE] NAME...`: 1 with `Error: No such object: N` for a missing one."""
+    template, names, words, i = None, [], list(args), 0
+    while i < len(words):
+        word = words[i]
+        if word in ("-f", "--format") and i + 1 < len(words):
+            template, i = words[i + 1], i + 2
+            continue
+        if word.startswith("--format="):
+            template = word.split("=", 1)[1]
+        elif not word.startswith("-"):
+            names.append(word)
+        i += 1
+    if not names:
+        raise DockerError('"docker inspect" requires at least 1 argument.', 1)
+    containers = read_json(paths.docker, EMPTY)["containers"]
+    found, status = [], 0
+    for name in names:
+        container = containers.get(name) or next(
+            (c for c in containers.values() if c["id"].startswith(name)), None
+        )
+        if container is None:
+            print(f"Error: No such object: {name}", file=sys.stderr)
+            status = 1
+        else:
+            found.append(_inspect_document(container))
+    if template is None:
+        print(json.dumps(found, indent=4))
+    else:
+        for document in found:
+            print(render_template(template, document))
+    return status
+
+
+def ps(args: Sequence[str], paths: HostPaths) -> int:
+    """`docker ps [-a] [-q] [--format TEMPLATE]` (templates see `.ID .Names .Image .Status .State`)."""
+    show_all = "-a" in args or "--all" in args
+    template = _option(args, "--format")
+    if "-q" in args or "--quiet" in args:
+        template = "{{.ID}}"
+    rows = []
+    for container in read_json(paths.docker, EMPTY)["containers"].values():
+        state = observe(container)
+        if state.status != "running" and not show_all:
+            continue
+        label = {"running": "Up", "restarting": f"Restarting ({state.exit_code})"}.get(
+            state.status, f"Exited ({state.exit_code})"
+        )
+        rows.append(
+            {
+                "ID": container["id"][:12],
+                "Names": container["name"],
+                "Image": container["image"],
+                "Status": label,
+                "State": state.status,
+                "Command": " ".join(container["args"])[:20],
+            }
+        )
+    if template:
+        for row in rows:
+            print(render_template(template, row))
+        return 0
+    print(f"{'CONTAINER ID':<15}{'IMAGE':<32}{'STATUS':<16}NAMES")
+    for row in rows:
+        print(f"{row['ID']:<15}{row['Image']:<32}{row['Status']:<16}{row['Names']}")
+    return 0
+
+
+def logs(args: Sequence[str], paths: HostPaths) -> int:
+    """`docker logs [--tail N] NAME`: the container's output (stdout and stderr interleaved)."""
+    tail = _option(args, "--tail", "-n")
+    names = [
+        a
+        for i, a in enumerate(args)
+        if not a.startswith("-") and (i == 0 or args[i - 1] not in ("--tail", "-n"))
+    ]
+    if len(names) != 1:
+        raise DockerError('"docker logs" requires exactly 1 argument.', 1)
+    container = read_json(paths.docker, EMPTY)["containers"].get(names[0])
+    if container is None:
+        raise DockerError(f"Error response from daemon: No such container: {names[0]}", 1)
+    try:
+        lines = Path(container["log"]).read_text(encoding="utf-8", errors="replace").splitlines()
+    except FileNotFoundError:
+        lines = []
+    if tail not in (None, "all"):
+        lines = lines[-int(tail) :] if int(tail) > 0 else []
+    for line in lines:
+        print(line)
+    return 0
+
+
+def stop(args: Sequence[str], paths: HostPaths) -> int:
+    """`docker stop NAME...`: SIGTERM (then SIGKILL) the process; the container stays, `exited`."""
+    status = 0
+    with locked_json(paths.docker, EMPTY) as document:
+        for name in [a for a in args if not a.startswith("-")]:
+            container = document["containers"].get(name)
+            if container is None:
+                print(f"Error response from daemon: No such container: {name}", file=sys.stderr)
+                status = 1
+                continue
+            stop_process(container.get("pid"), container.get("start_time"))
+            if container.get("status") == "running":
+                container.update(
+                    status="exited", exit_code=observe(container).exit_code or 143, finished_at=_now()
+                )
+            print(name)
+    return status
+
+
+def rm(args: Sequence[str], paths: HostPaths) -> int:
+    """`docker rm [-f] NAME...`: a running container needs `-f`; `-f` of a missing one is 0."""
+    force = any(a in ("-f", "--force") for a in args)
+    status = 0
+    with locked_json(paths.docker, EMPTY) as document:
+        for name in [a for a in args if not a.startswith("-")]:
+            container = document["containers"].get(name)
+            if container is None:
+                print(f"Error response from daemon: No such container: {name}", file=sys.stderr)
+                status = status if force else 1
+                continue
+            if observe(container).status in ("running", "restarting") and not force:
+                print(
+                    f'Error response from daemon: cannot remove container "/{name}": container is running: '
+                    "stop the container before removing or force remove",
+                    file=sys.stderr,
+                )
+                status = 1
+                continue
+            stop_process(container.get("pid"), container.get("start_time"))
+            del document["containers"][name]
+            print(name)
+    return status
+
+
+def version(args: Sequence[str], paths: HostPaths) -> int:
+    """`docker version`."""
+    print(
+        "Client: Docker Engine - Community (sandbox)\n Version: 28.3.3\n\n"
+        "Server: Docker Engine - Community (sandbox)\n Engine:\n  Version: 28.3.3"
+    )
+    return 0
+
+
+COMMANDS = {
+    "info": info,
+    "version": version,
+    "pull": pull,
+    "run": run,
+    "ps": ps,
+    "inspect": inspect,
+    "logs": logs,
+    "stop": stop,
+    "rm": rm,
+}
+
+
+def main(argv: Sequence[str]) -> int:
+    """Dispatch `docker SUBCOMMAND ...` (and `docker container SUBCOMMAND ...`)."""
+    words = list(argv)
+    if words[:1] == ["container"]:
+        words = words[1:]
+    if not words:
+        print("Usage:  docker [OPTIONS] COMMAND", file=sys.stderr)
+        return 1
+    command = COMMANDS.get(words[0])
+    if command is None:
+        print(
+            f"docker: '{words[0]}' is not a docker command (sandbox emulates: {', '.join(COMMANDS)}).",
+            file=sys.stderr,
+        )
+        return 1
+    paths = HostPaths.from_env()
+    try:
+        return command(words[1:], paths)
+    except DockerError as exc:
+        print(str(exc), file=sys.stderr)
+        return exc.status

@@ -1,0 +1,278 @@
+"""`python -m sandbox up|down|status`: the emulated Tailscale API, Aperture and GB10 host, together.
+
+`up` starts one background process (`python -m sandbox serve`) that runs every emulator on
+loopback, waits until it has written `<state>/endpoints.json`, and prints the endpoints. `down`
+stops it (SIGTERM, then SIGKILL after 10 s), which stops every fake vLLM container with it, and
+checks that no endpoint still accepts connections. `status` says whether it runs.
+
+Files under the state directory (default `.sandbox/`, git-ignored):
+- `endpoints.json`: where everything listens, the deploy key and the host key to pin;
+- `audit.jsonl`: one line per API request or remote command (service, method or command, path,
+  mutating, identity, status), which tests and benchmarks count;
+- `sandbox.pid`, `sandbox.log`: the background process and its output;
+- `id_ed25519` (+ `.pub`): the SSH key the deploy uses (generated per run, 0600).
+
+Ports: `--port-base N` uses N (Tailscale API), N+1 (Aperture) and an OS-chosen SSH port; the
+default base 0 lets the OS choose all of them. The emulated tailnet is 127.100.0.0/16 (see
+sandbox/tailscale/models.py) and the gateway's tailnet identity is `tag:aperture`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncssh
+
+from sandbox.aperture.app import serve as serve_aperture
+from sandbox.host.server import start_host
+from sandbox.reachability import gateway_reachability
+from sandbox.tailscale.app import serve as serve_tailscale
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE = ROOT / ".sandbox"
+GATEWAY_IDENTITY = "tag:aperture"
+"""The gateway's identity in the emulated tailnet (the default `tailnet.gatewayTag`)."""
+
+ADMIN_IDENTITY = "admin@example.com"
+"""Identity of requests to the emulated Aperture that state none (the deploy, an admin)."""
+
+READY_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The files of one sandbox state directory."""
+
+    state: Path
+
+    @property
+    def endpoints(self) -> Path:
+        return self.state / "endpoints.json"
+
+    @property
+    def audit(self) -> Path:
+        return self.state / "audit.jsonl"
+
+    @property
+    def pid(self) -> Path:
+        return self.state / "sandbox.pid"
+
+    @property
+    def log(self) -> Path:
+        return self.state / "sandbox.log"
+
+    @property
+    def key(self) -> Path:
+        return self.state / "id_ed25519"
+
+
+def deploy_key(paths: Paths) -> str:
+    """The deploy's SSH key pair (created once per state dir); returns the public key line."""
+    if not paths.key.exists():
+        key = asyncssh.generate_private_key("ssh-ed25519", comment="sovereign-ai-sandbox")
+        key.write_private_key(str(paths.key))
+        paths.key.chmod(0o600)
+        key.write_public_key(str(paths.key) + ".pub")
+    return Path(str(paths.key) + ".pub").read_text().strip()
+
+
+def serve(state_dir: Path, port_base: int = 0) -> int:
+    """Run every emulator in this process until SIGTERM/SIGINT; write endpoints.json when ready."""
+    paths = Paths(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    public_key = deploy_key(paths)
+    tailscale, _ = serve_tailscale(port=port_base, audit_path=paths.audit)
+    aperture, _ = serve_aperture(
+        port=port_base + 1 if port_base else 0,
+        default_identity=ADMIN_IDENTITY,
+        audit_path=paths.audit,
+        reachable=gateway_reachability(tailscale.state, GATEWAY_IDENTITY),
+    )
+    host = start_host(state_dir, [public_key], tailscale.url, name="spark", audit_path=paths.audit)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    endpoints = {
+        "pid": os.getpid(),
+        "tailscale": {"baseUrl": tailscale.url, "apiKey": tailscale.state.api_key, "tailnet": "-"},
+        "aperture": {"url": f"http://127.0.0.1:{aperture.server_address[1]}", "identity": ADMIN_IDENTITY},
+        "hosts": [
+            {
+                "name": host.name,
+                "address": host.address,
+                "sshPort": host.port,
+                "user": "ubuntu",
+                "hostKey": host.host_key,
+                "privateKeyPath": str(paths.key),
+            }
+        ],
+        "audit": str(paths.audit),
+    }
+    temporary = paths.endpoints.with_suffix(".tmp")
+    temporary.write_text(json.dumps(endpoints, indent=2) + "\n")
+    temporary.replace(paths.endpoints)
+    print(f"sandbox: serving (pid {os.getpid()}); endpoints in {paths.endpoints}", flush=True)
+    try:
+        stop.wait()
+    finally:
+        print("sandbox: stopping", flush=True)
+        host.stop()
+        for server in (aperture, tailscale):
+            server.shutdown()
+            server.server_close()
+        paths.endpoints.unlink(missing_ok=True)
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers signal 0; reap it if it is ours.
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done == pid:
+            return False
+    return True
+
+
+def read_pid(paths: Paths) -> int | None:
+    try:
+        pid = int(paths.pid.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    return pid if _alive(pid) else None
+
+
+def up(state_dir: Path, port_base: int = 0) -> int:
+    """Start the sandbox in the background; print the endpoints; fail with the log tail."""
+    paths = Paths(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    running = read_pid(paths)
+    if running is not None and paths.endpoints.exists():
+        print(f"sandbox: already running (pid {running}); endpoints in {paths.endpoints}")
+        return 0
+    started = time.monotonic()
+    print("==> sandbox up: Tailscale API, Aperture, GB10 host (SSH) on loopback ...", flush=True)
+    paths.endpoints.unlink(missing_ok=True)
+    with paths.log.open("w") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sandbox", "serve", "--state-dir", str(state_dir), "--port-base", str(port_base)],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    paths.pid.write_text(f"{process.pid}\n")
+    while time.monotonic() - started < READY_TIMEOUT_SECONDS:
+        if paths.endpoints.exists():
+            endpoints = json.loads(paths.endpoints.read_text())
+            print(f"    ok ({time.monotonic() - started:.1f}s) pid {process.pid}")
+            print(describe(endpoints))
+            return 0
+        if process.poll() is not None:
+            break
+        time.sleep(0.1)
+    print(f"    FAILED: the sandbox did not start; last lines of {paths.log}:", file=sys.stderr)
+    print(_tail(paths.log), file=sys.stderr)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return 1
+
+
+def describe(endpoints: dict[str, Any]) -> str:
+    host = endpoints["hosts"][0]
+    return "\n".join(
+        [
+            f"    tailscale API  {endpoints['tailscale']['baseUrl']}  (api key {endpoints['tailscale']['apiKey']})",
+            f"    aperture       {endpoints['aperture']['url']}",
+            f"    gb10 host      ssh {host['user']}@{host['address']} -p {host['sshPort']} -i {host['privateKeyPath']}",
+            f"    audit log      {endpoints['audit']}",
+        ]
+    )
+
+
+def down(state_dir: Path) -> int:
+    """Stop the sandbox and check that nothing it served still listens."""
+    paths = Paths(state_dir)
+    pid = read_pid(paths)
+    endpoints = _endpoints(paths)
+    if pid is None:
+        print("sandbox: not running")
+        paths.pid.unlink(missing_ok=True)
+        return 0
+    print(f"==> sandbox down (pid {pid}) ...", flush=True)
+    started = time.monotonic()
+    os.kill(pid, signal.SIGTERM)
+    while _alive(pid) and time.monotonic() - started < 10:
+        time.sleep(0.1)
+    if _alive(pid):
+        print("    still running after 10s: SIGKILL", file=sys.stderr)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    paths.pid.unlink(missing_ok=True)
+    listening = [f"{h}:{p}" for h, p in _ports(endpoints) if _listening(h, p)]
+    if listening:
+        print(f"    FAILED: still listening: {', '.join(listening)}", file=sys.stderr)
+        return 1
+    print(f"    ok ({time.monotonic() - started:.1f}s): no process, no listening port left")
+    return 0
+
+
+def status(state_dir: Path) -> int:
+    paths = Paths(state_dir)
+    pid = read_pid(paths)
+    endpoints = _endpoints(paths)
+    if pid is None or endpoints is None:
+        print("sandbox: not running (start it with `make sandbox-up`)")
+        return 1
+    print(f"sandbox: running (pid {pid})")
+    print(describe(endpoints))
+    return 0
+
+
+def _endpoints(paths: Paths) -> dict[str, Any] | None:
+    try:
+        value = json.loads(paths.endpoints.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _ports(endpoints: dict[str, Any] | None) -> list[tuple[str, int]]:
+    if not endpoints:
+        return []
+    found = []
+    for url in (endpoints["tailscale"]["baseUrl"], endpoints["aperture"]["url"]):
+        host, _, port = url.split("//", 1)[1].rpartition(":")
+        found.append((host, int(port)))
+    found += [(h["address"], int(h["sshPort"])) for h in endpoints["hosts"]]
+    return found
+
+
+def _listening(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text().splitlines()[-lines:])
+    except OSError:
+        return "(no log)"

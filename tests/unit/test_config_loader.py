@@ -1,0 +1,62 @@
+"""Reading the stack config: unknown keys, key files, and secrets that stay secret."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.config import ConfigError
+from tests.unit.program_harness import run_program
+from tests.unit.test_program import PRIVATE_KEY, RAW, SECRETS, secret_value
+
+
+def with_host(**changes: Any) -> dict[str, Any]:
+    raw = copy.deepcopy(RAW)
+    raw["hosts"][0].update(changes)
+    return raw
+
+
+def test_host_key_file_is_read_and_pinned(tmp_path: Path) -> None:
+    key_file = tmp_path / "ssh_host_ed25519_key.pub"
+    key_file.write_text("ssh-ed25519 AAAAFROMFILE sandbox\n")
+    mocks, _ = run_program(with_host(hostKey=f"file:{key_file}"), SECRETS)
+    connection = secret_value(mocks.named("spark-preflight").inputs["connection"])
+    assert connection["hostKey"] == "ssh-ed25519 AAAAFROMFILE"
+
+
+def test_missing_host_key_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        run_program(with_host(hostKey=f"file:{tmp_path}/absent.pub"), SECRETS)
+    assert info.value.problems == [
+        f"sovereign-ai:hosts[0].hostKey: cannot read {tmp_path}/absent.pub (No such file or directory); "
+        "for the sandbox, run `make sandbox-up` first"
+    ]
+
+
+def test_private_key_path_is_read_as_a_secret(tmp_path: Path) -> None:
+    key_file = tmp_path / "id_ed25519"
+    key_file.write_text(PRIVATE_KEY)
+    raw = dict(copy.deepcopy(RAW), sshPrivateKeyPath=str(key_file))
+    mocks, _ = run_program(raw, {})
+    connection = secret_value(mocks.named("spark-preflight").inputs["connection"])
+    assert connection["privateKey"] == PRIVATE_KEY
+
+
+def test_private_key_path_and_secret_together_are_refused(tmp_path: Path) -> None:
+    key_file = tmp_path / "id_ed25519"
+    key_file.write_text(PRIVATE_KEY)
+    with pytest.raises(ConfigError) as info:
+        run_program(dict(copy.deepcopy(RAW), sshPrivateKeyPath=str(key_file)), SECRETS)
+    assert info.value.problems == [
+        "sovereign-ai:sshPrivateKeyPath: set together with sshPrivateKey: keep one of them"
+    ]
+
+
+def test_misspelled_top_level_key_is_named() -> None:
+    raw = dict(copy.deepcopy(RAW), enviroment="production")
+    with pytest.raises(ConfigError) as info:
+        run_program(raw, SECRETS)
+    assert info.value.problems[0].startswith("sovereign-ai:enviroment: is not a known setting (known: ")
