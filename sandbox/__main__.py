@@ -13,7 +13,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sandbox", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status", "serve"])
     parser.add_argument("--state-dir", type=Path, default=DEFAULT_STATE, help="default: .sandbox/")
-    parser.add_argument("--port-base", type=int, default=0, help="Tailscale API port (Aperture: +1); 0 = OS-chosen")
+    parser.add_argument(
+        "--port-base", type=int, default=0, help="Tailscale API port (Aperture: +1); 0 = OS-chosen"
+    )
     args = parser.parse_args(argv)
     state_dir = args.state_dir.resolve()
     if args.command == "up":

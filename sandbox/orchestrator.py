@@ -12,8 +12,8 @@ Files under the state directory (default `.sandbox/`, git-ignored):
 - `sandbox.pid`, `sandbox.log`: the background process and its output;
 - `id_ed25519` (+ `.pub`): the SSH key the deploy uses (generated per run, 0600).
 
-Ports: `--port-base N` uses N (Tailscale API), N+1 (Aperture) and an OS-chosen SSH port; the
-default base 0 lets the OS choose all of them. The emulated tailnet is 127.100.0.0/16 (see
+Ports: `--port-base N` uses N (Tailscale API), N+1 (Aperture) and N+2 (the host's SSH), as
+`Pulumi.sandbox.yaml` expects for N = 47800 (`make sandbox-up`); base 0 lets the OS choose all. The emulated tailnet is 127.100.0.0/16 (see
 sandbox/tailscale/models.py) and the gateway's tailnet identity is `tag:aperture`.
 """
 
@@ -36,7 +36,7 @@ import asyncssh
 
 from sandbox.aperture.app import serve as serve_aperture
 from sandbox.host.server import start_host
-from sandbox.reachability import gateway_reachability
+from sandbox.reachability import TailnetGroups, gateway_reachability
 from sandbox.tailscale.app import serve as serve_tailscale
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,8 +98,16 @@ def serve(state_dir: Path, port_base: int = 0) -> int:
         default_identity=ADMIN_IDENTITY,
         audit_path=paths.audit,
         reachable=gateway_reachability(tailscale.state, GATEWAY_IDENTITY),
+        groups=TailnetGroups(tailscale.state),
     )
-    host = start_host(state_dir, [public_key], tailscale.url, name="spark", audit_path=paths.audit)
+    host = start_host(
+        state_dir,
+        [public_key],
+        tailscale.url,
+        name="spark",
+        audit_path=paths.audit,
+        port=port_base + 2 if port_base else 0,
+    )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -171,7 +179,16 @@ def up(state_dir: Path, port_base: int = 0) -> int:
     paths.endpoints.unlink(missing_ok=True)
     with paths.log.open("w") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "sandbox", "serve", "--state-dir", str(state_dir), "--port-base", str(port_base)],
+            [
+                sys.executable,
+                "-m",
+                "sandbox",
+                "serve",
+                "--state-dir",
+                str(state_dir),
+                "--port-base",
+                str(port_base),
+            ],
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,

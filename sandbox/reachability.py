@@ -1,4 +1,4 @@
-"""The emulated network: may the gateway reach a provider address? The tailnet policy decides.
+"""The emulated tailnet as the gateway sees it: who can it reach, and who is in which group.
 
 Pure glue between the emulators: the Aperture emulator asks before forwarding a request, and the
 answer comes from the Tailscale emulator's current policy file through the shared evaluator, so a
@@ -9,7 +9,7 @@ red X, a 502 through the gateway).
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from components.reachability import Evaluator
 from sandbox.tailscale.models import TAILNET_RANGE, TailnetState
@@ -21,6 +21,7 @@ def gateway_reachability(state: TailnetState, gateway_identity: str) -> Callable
     Addresses outside the emulated tailnet (e.g. 127.0.0.1 services) are always reachable: the
     policy file only governs tailnet addresses. A tailnet address with no device is unreachable.
     """
+
     def reachable(host: str, port: int) -> bool:
         try:
             address = ipaddress.ip_address(host)
@@ -37,3 +38,25 @@ def gateway_reachability(state: TailnetState, gateway_identity: str) -> Callable
         return any(evaluator.can_reach(gateway_identity, target, port) for target in targets)
 
     return reachable
+
+
+class TailnetGroups(Mapping[str, Sequence[str]]):
+    """A live view of the emulated tailnet's policy `groups`, for Aperture's `group:` grant sources.
+
+    Aperture learns group membership from Tailscale; the sandbox reads the current policy file.
+    """
+
+    def __init__(self, state: TailnetState) -> None:
+        self._state = state
+
+    def _groups(self) -> Mapping[str, Sequence[str]]:
+        return self._state.policy().groups
+
+    def __getitem__(self, name: str) -> Sequence[str]:
+        return self._groups()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._groups())
+
+    def __len__(self) -> int:
+        return len(self._groups())

@@ -20,7 +20,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -171,7 +171,7 @@ def serve(
     backend: ApertureBackend | None = None,
     config: str = DEFAULT_CONFIG,
     default_identity: str | None = None,
-    groups: dict[str, list[str]] | None = None,
+    groups: Mapping[str, Sequence[str]] | None = None,
     audit_path: str | Path | None = None,
     reachable: Callable[[str, int], bool] | None = None,
 ) -> tuple[ApertureServer, threading.Thread]:

@@ -9,7 +9,8 @@ sandbox-only additions (the real behaviour is undocumented or needs a tailnet):
   `default_identity` given at start applies; `None` means anonymous, which is refused (403) even by
   a `*` grant, as Aperture refuses a caller with no user and no tags. SANDBOX ONLY: a real gateway
   ignores the header.
-- **Groups.** `group:<g>` sources resolve through the `groups` mapping given at start.
+- **Groups.** `group:<g>` sources resolve through the `groups` mapping given at start (the sandbox
+  passes a live view of the emulated tailnet's policy groups, as Aperture asks Tailscale).
 - **Redaction.** GET and PUT answers replace every non-empty provider `apikey` with the string
   `REDACTED` (`"<redacted>"`); every other byte of the document is returned as stored.
 - **Redacted keys written back.** A PUT whose provider `apikey` is exactly `"<redacted>"` keeps the
@@ -38,7 +39,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -289,7 +290,7 @@ class Access:
         return any(glob_match(pattern, fqn) for pattern in self.patterns)
 
 
-def evaluate_grants(document: Any, identity: str | None, groups: dict[str, list[str]]) -> Access:
+def evaluate_grants(document: Any, identity: str | None, groups: Mapping[str, Sequence[str]]) -> Access:
     """The role and model patterns `identity` gets from the document's grants."""
     if identity is None or not isinstance(document, dict):
         return Access(None, ())
@@ -309,7 +310,7 @@ def evaluate_grants(document: Any, identity: str | None, groups: dict[str, list[
     return Access(role, tuple(patterns))
 
 
-def _src_matches(src: Any, identity: str, groups: dict[str, list[str]]) -> bool:
+def _src_matches(src: Any, identity: str, groups: Mapping[str, Sequence[str]]) -> bool:
     if src == "*" or src == identity:
         return True
     return isinstance(src, str) and src.startswith("group:") and identity in groups.get(src, [])
@@ -382,7 +383,7 @@ class ApertureBackend:
         config: str = DEFAULT_CONFIG,
         *,
         default_identity: str | None = None,
-        groups: dict[str, list[str]] | None = None,
+        groups: Mapping[str, Sequence[str]] | None = None,
         audit_path: str | Path | None = None,
         reachable: Callable[[str, int], bool] | None = None,
         upstream_timeout: float = 30.0,
@@ -399,7 +400,7 @@ class ApertureBackend:
         self._lock = threading.Lock()
         self._usage: list[UsageRecord] = []
         self.default_identity = default_identity
-        self.groups = dict(groups or {})
+        self.groups: Mapping[str, Sequence[str]] = groups if groups is not None else {}
         self.audit_path = Path(audit_path) if audit_path is not None else None
         self.reachable = reachable
         self.upstream_timeout = upstream_timeout

@@ -295,6 +295,7 @@ def start_host(
     name: str = "spark",
     audit_path: str | os.PathLike[str] | None = None,
     vllm_startup_seconds: float = 0.0,
+    port: int = 0,
 ) -> HostHandle:
     """Start an emulated GB10 host on 127.0.0.1 (OS-chosen port) in a background thread.
 
@@ -304,6 +305,7 @@ def start_host(
     :param name: the host's name (tailnet hostname default, `uname -n`).
     :param audit_path: a JSONL file to append one line per remote command to.
     :param vllm_startup_seconds: how long a started vLLM container refuses connections.
+    :param port: the SSH port; 0 lets the OS choose.
     """
     keys = [asyncssh.import_public_key(line.strip()) for line in authorized_keys if line.strip()]
     if not keys:
@@ -336,7 +338,7 @@ def start_host(
         return await asyncssh.create_server(
             lambda: HostSSHServer(authorized),
             ADDRESS,
-            0,
+            port,
             server_host_keys=[host_key],
             process_factory=host.handle,
             encoding=None,
