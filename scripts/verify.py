@@ -127,7 +127,24 @@ def _message(body: str) -> str:
     return body.strip()[:200]
 
 
-def verify(base_url: str, model: str, identity: str | None) -> int:
+def show_usage(base_url: str, identity: str | None) -> None:
+    """Sandbox only: the emulated gateway's last usage record (`GET /api/usage`)."""
+    root = base_url.rstrip("/").removesuffix("/v1")
+    reply = request(f"{root}/api/usage", identity)
+    records = json.loads(reply.body).get("records", []) if reply.status == 200 else []
+    if not records:
+        print(
+            f"    no usage record available at {root}/api/usage (a real Aperture shows it in its dashboard)"
+        )
+        return
+    last = records[-1]
+    print(
+        f"    usage record: {last['identity']} used {last['model']}: "
+        f"{last['prompt_tokens']} prompt + {last['completion_tokens']} completion tokens"
+    )
+
+
+def verify(base_url: str, model: str, identity: str | None, show_usage_record: bool = False) -> int:
     base = base_url.rstrip("/")
     started = time.monotonic()
     print(f"==> GET {base}/models")
@@ -161,6 +178,8 @@ def verify(base_url: str, model: str, identity: str | None) -> int:
     print(
         f"    ok: {text!r} ({usage.get('prompt_tokens')} prompt + {usage.get('completion_tokens')} completion tokens)"
     )
+    if show_usage_record:
+        show_usage(base, identity)
     print(f"==> verified in {time.monotonic() - started:.1f}s. Client settings:")
     print(f"    base URL: {base}\n    API key:  any non-empty placeholder\n    model:    {model}")
     return 0
@@ -182,6 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-url", help="gateway base URL including /v1, e.g. http://ai/v1")
     parser.add_argument("--model", help="model id to call")
     parser.add_argument("--identity", help="sandbox only: caller identity for the emulated gateway")
+    parser.add_argument("--usage", action="store_true", help="sandbox only: print the gateway's usage record")
     args = parser.parse_args(argv)
     if args.stack:
         base_url, model = stack_settings(args.stack)
@@ -189,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         base_url, model = args.base_url, args.model
     else:
         parser.error("give --stack, or --base-url and --model")
-    return verify(args.base_url or base_url, args.model or model, args.identity)
+    return verify(args.base_url or base_url, args.model or model, args.identity, args.usage)
 
 
 if __name__ == "__main__":

@@ -266,11 +266,12 @@ def test_a_model_user_gets_an_answer_through_the_gateway(world: World, deployed:
 def test_make_verify_passes_for_a_model_user(world: World, deployed: dict[str, Any]) -> None:
     result = subprocess.run(
         [sys.executable, "scripts/verify.py", "--base-url", world.endpoints["aperture"]["url"] + "/v1",
-         "--model", world.config.hosts[0].model_id, "--identity", "alice@example.com"],
+         "--model", world.config.hosts[0].model_id, "--identity", "alice@example.com", "--usage"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verified in" in result.stdout
+    assert f"usage record: alice@example.com used {world.config.hosts[0].model_id}: " in result.stdout
 
 
 def test_someone_without_a_grant_gets_403(world: World, deployed: dict[str, Any]) -> None:
