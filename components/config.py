@@ -28,6 +28,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from components.reachability import ROLE_AUTOGROUPS
+
 NAMESPACE = "sovereign-ai"
 """The Pulumi config namespace (the project name)."""
 
@@ -57,19 +59,9 @@ TAG_RE = re.compile(r"^tag:[A-Za-z][A-Za-z0-9-]*$")
 LOGIN_RE = re.compile(r"^[^@\s:]+@[^@\s:]+$")
 GROUP_RE = re.compile(r"^group:[A-Za-z0-9][A-Za-z0-9._-]*$")
 AUTOGROUPS = frozenset(
-    {
-        "autogroup:member",
-        "autogroup:admin",
-        "autogroup:owner",
-        "autogroup:network-admin",
-        "autogroup:it-admin",
-        "autogroup:billing-admin",
-        "autogroup:auditor",
-        "autogroup:tagged",
-        "autogroup:shared",
-        "autogroup:danger-all",
-    }
+    {*ROLE_AUTOGROUPS, "autogroup:member", "autogroup:tagged", "autogroup:shared", "autogroup:danger-all"}
 )
+"""Autogroups a user entry may name (role autogroups come from the evaluator, which resolves them)."""
 HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 RESOURCE_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 SHORT_DNS_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")

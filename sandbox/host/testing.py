@@ -14,6 +14,7 @@ on one machine do not share addresses).
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import random
@@ -21,7 +22,10 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
+
+import asyncssh
 
 
 @dataclass
@@ -134,3 +138,45 @@ class StandInControl:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+@dataclass(frozen=True)
+class RemoteResult:
+    """A finished remote command: exit status and both output streams."""
+
+    exit_status: int
+    stdout: str
+    stderr: str
+
+
+def run_remote(
+    address: str,
+    port: int,
+    known_hosts: str | Path,
+    key: asyncssh.SSHKey,
+    command: str,
+    stdin: str = "",
+    username: str = "ubuntu",
+) -> RemoteResult:
+    """One command over a fresh SSH connection that pins the host key, as a `remote.Command` runs.
+
+    `stdin` is sent then closed; without it the command reads EOF at once (pulumi-command sends no
+    stdin when none is set).
+    """
+
+    async def go() -> asyncssh.SSHCompletedProcess:
+        async with asyncssh.connect(
+            address,
+            port,
+            username=username,
+            client_keys=[key],
+            known_hosts=str(known_hosts),
+            agent_path=None,
+            config=[],
+        ) as connection:
+            if not stdin:
+                return await connection.run(command, stdin=asyncssh.DEVNULL, check=False)
+            return await connection.run(command, input=stdin, check=False)
+
+    done = asyncio.run(go())
+    return RemoteResult(int(done.exit_status or 0), str(done.stdout or ""), str(done.stderr or ""))

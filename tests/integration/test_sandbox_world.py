@@ -12,7 +12,6 @@ model through the emulated gateway, and every guarantee is checked from the outs
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import json
@@ -38,6 +37,7 @@ from components.gateway import aperture_grants, provider_entry
 from components.host import HF_CACHE, _parse_address, env_file_lines, script, vllm_command
 from components.policy_file import render
 from components.tailnet_policy import policy_for
+from sandbox.host.testing import run_remote
 
 ROOT = Path(__file__).resolve().parents[2]
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -133,23 +133,11 @@ def gateway(world: World, path: str, identity: str, body: Any = None) -> tuple[i
 
 def remote(world: World, command: str, stdin: str = "") -> tuple[int, str, str]:
     """One `remote.Command` run: a pinned SSH connection, the command, `stdin` then EOF."""
-
-    async def go() -> asyncssh.SSHCompletedProcess:
-        async with asyncssh.connect(
-            world.host["address"],
-            world.host["sshPort"],
-            username=world.host["user"],
-            client_keys=[world.key],
-            known_hosts=str(world.known_hosts),
-            agent_path=None,
-            config=[],
-        ) as connection:
-            if not stdin:  # like pulumi-command without stdin: the command reads EOF at once
-                return await connection.run(command, stdin=asyncssh.DEVNULL, check=False)
-            return await connection.run(command, input=stdin, check=False)
-
-    done = asyncio.run(go())
-    return int(done.exit_status or 0), str(done.stdout or ""), str(done.stderr or "")
+    host = world.host
+    done = run_remote(
+        host["address"], host["sshPort"], world.known_hosts, world.key, command, stdin, host["user"]
+    )
+    return done.exit_status, done.stdout, done.stderr
 
 
 def run_ok(world: World, command: str, stdin: str = "") -> str:

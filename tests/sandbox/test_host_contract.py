@@ -6,7 +6,6 @@ one is the Tailscale API emulator in `sandbox/tailscale`.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import socket
@@ -14,7 +13,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +21,14 @@ import pytest
 
 from sandbox.host import HostHandle, start_host
 from sandbox.host.state import is_alive, read_json, shim_calls
-from sandbox.host.testing import StandInControl
+from sandbox.host.testing import RemoteResult, StandInControl, run_remote
 
 IMAGE = "vllm/vllm-openai:v0.28.0"
 MODEL = "sandbox/echo-model"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-@dataclass(frozen=True)
-class Result:
-    """A finished remote command."""
-
-    exit_status: int
-    stdout: str
-    stderr: str
+Result = RemoteResult
 
 
 def ssh(
@@ -48,23 +40,9 @@ def ssh(
     username: str = "ubuntu",
 ) -> Result:
     """Run one command over a fresh SSH connection that pins the host key; stdin ends after `input`."""
-
-    async def go() -> asyncssh.SSHCompletedProcess:
-        async with asyncssh.connect(
-            host.address,
-            host.port,
-            username=username,
-            client_keys=[key],
-            known_hosts=str(known_hosts or host.known_hosts),
-            agent_path=None,
-            config=[],
-        ) as connection:
-            if not input:
-                return await connection.run(command, stdin=asyncssh.DEVNULL, check=False)
-            return await connection.run(command, input=input, check=False)
-
-    done = asyncio.run(go())
-    return Result(int(done.exit_status or 0), str(done.stdout or ""), str(done.stderr or ""))
+    return run_remote(
+        host.address, host.port, known_hosts or host.known_hosts, key, command, input or "", username
+    )
 
 
 def http(url: str, key: str | None = None) -> tuple[int, bytes]:

@@ -7,7 +7,6 @@ secrets go on stdin, as `remote.Command(stdin=...)` sends them. The control plan
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import re
@@ -17,7 +16,6 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncssh
@@ -27,7 +25,7 @@ from components.config import HostConfig
 from components.host import HF_CACHE, _parse_address, env_file_lines, script, vllm_command
 from sandbox.host import HostHandle, start_host
 from sandbox.host.state import is_alive, locked_json, read_json, shim_calls
-from sandbox.host.testing import StandInControl
+from sandbox.host.testing import RemoteResult, StandInControl, run_remote
 
 TAGS = ["tag:spark"]
 CONTAINER = "vllm-spark"
@@ -37,34 +35,12 @@ HF_TOKEN = "hf_sandbox_token"
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-@dataclass(frozen=True)
-class Result:
-    """A finished remote command."""
-
-    exit_status: int
-    stdout: str
-    stderr: str
+Result = RemoteResult
 
 
 def ssh(host: HostHandle, key: asyncssh.SSHKey, command: str, stdin: str = "") -> Result:
     """One remote.Command: a fresh pinned SSH connection, `stdin` then EOF."""
-
-    async def go() -> asyncssh.SSHCompletedProcess:
-        async with asyncssh.connect(
-            host.address,
-            host.port,
-            username="ubuntu",
-            client_keys=[key],
-            known_hosts=str(host.known_hosts),
-            agent_path=None,
-            config=[],
-        ) as connection:
-            if not stdin:
-                return await connection.run(command, stdin=asyncssh.DEVNULL, check=False)
-            return await connection.run(command, input=stdin, check=False)
-
-    done = asyncio.run(go())
-    return Result(int(done.exit_status or 0), str(done.stdout or ""), str(done.stderr or ""))
+    return run_remote(host.address, host.port, host.known_hosts, key, command, stdin)
 
 
 def free_port(address: str) -> int:
