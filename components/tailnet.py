@@ -8,6 +8,7 @@ import pulumi
 import pulumi_tailscale as tailscale
 
 from components.config import HostConfig
+from components.tailnet_policy import takeover_problem
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,12 @@ class Tailnet(pulumi.ComponentResource):
     def __init__(self, name: str, args: TailnetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sovereign-ai:tailnet:Tailnet", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        live = tailscale.get_acl_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        overwrite = args.overwrite_existing_policy
+        policy_text = live.hujson.apply(lambda text: _guard_takeover(text, overwrite, args.policy_text))
         self.policy = tailscale.Acl(
             f"{name}-policy",
-            acl=args.policy_text,
+            acl=policy_text,
             overwrite_existing_content=args.overwrite_existing_policy,
             opts=child,
         )
@@ -79,3 +83,11 @@ class Tailnet(pulumi.ComponentResource):
             )
             self.auth_keys[host.name] = pulumi.Output.secret(key.key)
         self.register_outputs({"policy_id": self.policy.id})
+
+
+def _guard_takeover(live_text: str, overwrite: bool, policy_text: str) -> str:
+    """The policy to write, or a clear error before anything is written (see `takeover_problem`)."""
+    problem = takeover_problem(live_text, overwrite)
+    if problem:
+        raise pulumi.RunError(problem)
+    return policy_text

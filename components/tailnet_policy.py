@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any
 
 from components.config import StackConfig
-from components.policy_file import Grant, PolicyFile, PolicyTest, parse
+from components.policy_file import GENERATED_HEADER, Grant, PolicyFile, PolicyTest, parse
 from components.reachability import Directory, Evaluator, run_tests, split_destination
 
 GATEWAY_ALIAS = "sovereign-gateway"
@@ -192,4 +192,31 @@ def _check_tests(policy: PolicyFile, tests: list[PolicyTest], base_name: str) ->
         "model port; model users reach the gateway; only admins reach SSH):\n"
         + "\n".join(lines)
         + f"\nnarrow or remove those rules in {base_name}"
+    )
+
+
+TAILSCALE_DEFAULT_HEADER = "// Example/default ACLs for unrestricted connections."
+"""First line of the policy file a new tailnet starts with."""
+
+
+def takeover_problem(live_text: str, overwrite_existing: bool) -> str | None:
+    """Why writing the policy would replace someone's policy file, or None when it is safe.
+
+    Safe: the switch allows it, the tailnet still has Tailscale's default policy, or the live file
+    is one this project wrote (it carries the generated header). Otherwise Tailscale would refuse
+    the first write (412), or a later write would replace rules nobody merged into the base file.
+    """
+    if overwrite_existing:
+        return None
+    stripped = live_text.lstrip()
+    if not stripped or stripped.startswith(TAILSCALE_DEFAULT_HEADER):
+        return None
+    if GENERATED_HEADER.splitlines()[0] in live_text:
+        return None
+    return (
+        "the tailnet already has a policy file that is neither Tailscale's default nor one this "
+        "project wrote, and sovereign-ai:tailnet.overwriteExistingPolicy is false, so the stack will "
+        "not replace it (Tailscale would answer 412 Overwrite Protected). Save the current file into "
+        "the repository (for example `policy/base.hujson`), point sovereign-ai:tailnet.basePolicy at "
+        "it so your rules are kept, then set sovereign-ai:tailnet.overwriteExistingPolicy to true"
     )

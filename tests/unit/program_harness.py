@@ -43,8 +43,13 @@ class ProgramMocks(pulumi.runtime.Mocks):
             outputs["effective_grants"] = args.inputs.get("grants")
         return f"{args.name}-id", outputs
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
-        return {}, None
+    live_policy: str = "// Example/default ACLs for unrestricted connections.\n{}\n"
+    """What `tailscale.get_acl` answers: the policy file the tailnet has now."""
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        if args.token == "tailscale:index/getAcl:getAcl":
+            return {"hujson": self.live_policy, "json": "{}", "id": "acl"}
+        return {}
 
     def of_type(self, token: str) -> list[Registered]:
         return [r for r in self.resources if r.type == token]
@@ -59,9 +64,13 @@ def stack_config(raw: dict[str, Any], secrets: dict[str, str]) -> dict[str, str]
     return config
 
 
-def run_program(raw: dict[str, Any], secrets: dict[str, str]) -> tuple[ProgramMocks, dict[str, Any]]:
+def run_program(
+    raw: dict[str, Any], secrets: dict[str, str], live_policy: str | None = None
+) -> tuple[ProgramMocks, dict[str, Any]]:
     """Run the program once with this config; return the mocks and the stack's exports."""
     mocks = ProgramMocks()
+    if live_policy is not None:
+        mocks.live_policy = live_policy
     # Earlier tests (asyncssh, servers) may have closed the main thread's loop; pulumi needs one.
     asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi.runtime.set_mocks(mocks, project="sovereign-ai", stack="dev", preview=False)

@@ -157,3 +157,17 @@ def test_bad_config_registers_nothing() -> None:
     raw["hosts"][0]["port"] = 22
     with pytest.raises(ConfigError, match=r"port 22 collides with SSH"):
         run_program(raw, SECRETS)
+
+
+def test_someone_elses_policy_file_is_not_taken_over() -> None:
+    with pytest.raises(
+        Exception, match=r"overwriteExistingPolicy is false, so the stack will not replace it"
+    ):
+        run_program(RAW, SECRETS, live_policy='{"grants": [{"src": ["*"], "dst": ["*"], "ip": ["*"]}]}')
+
+
+def test_someone_elses_policy_file_is_replaced_when_allowed() -> None:
+    raw = copy.deepcopy(RAW)
+    raw["tailnet"]["overwriteExistingPolicy"] = True
+    mocks, _ = run_program(raw, SECRETS, live_policy='{"grants": []}')
+    assert mocks.named("tailnet-policy").inputs["overwriteExistingContent"] is True

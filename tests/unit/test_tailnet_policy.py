@@ -9,9 +9,9 @@ import pytest
 
 from components.config import StackConfig, parse_config
 from components.exposure import exposures
-from components.policy_file import Grant, PolicyTest, parse, render
+from components.policy_file import GENERATED_HEADER, Grant, PolicyTest, parse, render
 from components.reachability import run_tests
-from components.tailnet_policy import GATEWAY_ALIAS, PolicyConflict, PolicyPlan, policy_for
+from components.tailnet_policy import GATEWAY_ALIAS, PolicyConflict, PolicyPlan, policy_for, takeover_problem
 
 RAW: dict[str, Any] = {
     "tailnet": {
@@ -137,3 +137,17 @@ def test_generated_policy_has_no_exposures() -> None:
     cfg = config()
     plan = PolicyPlan.from_config(cfg)
     assert exposures(policy_for(cfg), plan.gpu_tag, plan.gateway, plan.model_ports, plan.admins) == []
+
+
+@pytest.mark.parametrize(
+    ("live", "overwrite", "safe"),
+    [
+        pytest.param("// Example/default ACLs for unrestricted connections.\n{}", False, True, id="default"),
+        pytest.param("", False, True, id="empty"),
+        pytest.param("// " + GENERATED_HEADER.splitlines()[0] + "\n{}", False, True, id="ours"),
+        pytest.param('{"grants": []}', False, False, id="someone-elses"),
+        pytest.param('{"grants": []}', True, True, id="someone-elses-with-overwrite"),
+    ],
+)
+def test_takeover_problem(live: str, overwrite: bool, safe: bool) -> None:
+    assert (takeover_problem(live, overwrite) is None) is safe
