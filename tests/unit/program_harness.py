@@ -46,10 +46,11 @@ class ProgramMocks(pulumi.runtime.Mocks):
     live_policy: str = "// Example/default ACLs for unrestricted connections.\n{}\n"
     """What `tailscale.get_acl` answers: the policy file the tailnet has now."""
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[Any, Any], list[tuple[str, str]] | None]:
+        result: dict[Any, Any] = {}
         if args.token == "tailscale:index/getAcl:getAcl":
-            return {"hujson": self.live_policy, "json": "{}", "id": "acl"}
-        return {}
+            result = {"hujson": self.live_policy, "json": "{}", "id": "acl"}
+        return result, []
 
     def of_type(self, token: str) -> list[Registered]:
         return [r for r in self.resources if r.type == token]
