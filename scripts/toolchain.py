@@ -62,6 +62,9 @@ def plugin_build_dir() -> Path:
 
 
 def pulumi_home() -> Path:
+    """Our plugin cache; a user's own `pulumi` keeps its own home (`PULUMI_HOME` or ~/.pulumi)."""
+    if existing_pulumi():
+        return Path(os.environ.get("PULUMI_HOME") or Path.home() / ".pulumi")
     return cache_dir() / "pulumi-home"
 
 
@@ -284,8 +287,15 @@ def install_helper_scripts(runner: Runner) -> str:
     return f"in {bin_dir()}"
 
 
+def plugin_installed(name: str, version: str) -> bool:
+    """Is `resource <name> v<version>` in the plugin cache the engine will use?"""
+    return (pulumi_home() / "plugins" / f"resource-{name}-v{version}" / f"pulumi-resource-{name}").exists()
+
+
 def build_tailscale(runner: Runner) -> str:
     target = plugin_build_dir() / f"tailscale-{TAILSCALE_VERSION}" / "pulumi-resource-tailscale"
+    if plugin_installed("tailscale", TAILSCALE_VERSION):
+        return f"already installed in {pulumi_home()}"
     if target.exists():
         return f"cached {target}"
     commit = origin_hash(runner, TAILSCALE_ROOT, f"v{TAILSCALE_VERSION}")
@@ -306,6 +316,8 @@ def build_tailscale(runner: Runner) -> str:
 
 def build_command(runner: Runner) -> str:
     target = plugin_build_dir() / f"command-{COMMAND_VERSION}" / "pulumi-resource-command"
+    if plugin_installed("command", COMMAND_VERSION):
+        return f"already installed in {pulumi_home()}"
     if target.exists():
         return f"cached {target}"
     commit = origin_hash(runner, COMMAND_ROOT, f"v{COMMAND_VERSION}")
@@ -326,8 +338,7 @@ def install_plugins(runner: Runner) -> str:
     installed, missing = [], []
     for name, version in (("tailscale", TAILSCALE_VERSION), ("command", COMMAND_VERSION)):
         binary = plugin_build_dir() / f"{name}-{version}" / f"pulumi-resource-{name}"
-        cached = pulumi_home() / "plugins" / f"resource-{name}-v{version}" / f"pulumi-resource-{name}"
-        if cached.exists():
+        if plugin_installed(name, version):
             installed.append(f"{name} {version}")
         elif binary.exists():
             runner.run(
@@ -337,7 +348,12 @@ def install_plugins(runner: Runner) -> str:
         else:
             missing.append(f"{name} {version}")
     if missing:
-        raise StepFailed(f"not built, so not installed: {', '.join(missing)}", blocked=True)
+        hint = ""
+        if existing_pulumi():
+            hint = "; with network access: " + " && ".join(
+                f"pulumi plugin install resource {m}" for m in missing
+            )
+        raise StepFailed(f"not built, so not installed: {', '.join(missing)}{hint}", blocked=True)
     return ", ".join(installed)
 
 
@@ -346,7 +362,7 @@ def engine_env() -> dict[str, str]:
     path_head = [] if existing_pulumi() else [str(bin_dir())]
     return {
         "PATH": os.pathsep.join([*path_head, os.environ.get("PATH", "")]),
-        "PULUMI_HOME": str(pulumi_home()),
+        "PULUMI_HOME": str(pulumi_home()),  # the user's own home when the CLI is theirs
         "PULUMI_BACKEND_URL": f"file://{ROOT / '.state'}",
         "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "sovereign-ai-local"),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
@@ -356,6 +372,13 @@ def engine_env() -> dict[str, str]:
 
 
 def build() -> int:
+    if shutil.which("go") is None and existing_pulumi() is None:
+        print(
+            "toolchain: `go` not found on PATH, and no `pulumi` either: install Go >= 1.26.6 "
+            "(the Pulumi CLI and plugins are built from the Go module proxy), or install pulumi",
+            file=sys.stderr,
+        )
+        return 1
     log_path().parent.mkdir(parents=True, exist_ok=True)
     log_path().write_text(f"toolchain build {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
     cache_dir().mkdir(parents=True, exist_ok=True)

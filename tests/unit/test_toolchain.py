@@ -1,0 +1,58 @@
+"""scripts/toolchain.py: the shell exports, and how an incomplete engine is reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = str(ROOT / "scripts" / "toolchain.py")
+
+
+def run(args: list[str], cache: Path) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, XDG_CACHE_HOME=str(cache), PATH="/usr/bin:/bin")
+    return subprocess.run(
+        [sys.executable, SCRIPT, *args], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_env_prints_offline_safe_exports(tmp_path: Path) -> None:
+    result = run(["env"], tmp_path)
+    exports = dict(line.removeprefix("export ").split("=", 1) for line in result.stdout.splitlines())
+    assert exports["PULUMI_BACKEND_URL"] == f"'file://{ROOT / '.state'}'"
+    assert exports["PULUMI_HOME"] == f"'{tmp_path / 'sovereign-ai' / 'pulumi-home'}'"
+    assert exports["PULUMI_SKIP_UPDATE_CHECK"] == "'true'"
+    assert exports["PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION"] == "'true'"
+    assert exports["PATH"].startswith(f"'{tmp_path / 'sovereign-ai' / 'pulumi-v'}")
+
+
+def test_ready_before_setup_says_to_run_make_setup(tmp_path: Path) -> None:
+    result = run(["ready"], tmp_path)
+    assert result.returncode == 1
+    assert "the toolchain has not been built: run `make setup`" in result.stderr
+
+
+@pytest.mark.parametrize(("state", "ready"), [("ok", True), ("blocked", False), ("failed", False)])
+def test_ready_reflects_the_recorded_status(tmp_path: Path, state: str, ready: bool) -> None:
+    status = tmp_path / "sovereign-ai" / "status.json"
+    status.parent.mkdir(parents=True)
+    status.write_text(
+        json.dumps(
+            {"pulumi CLI": {"state": "ok", "detail": ""}, "tailscale": {"state": state, "detail": "403"}}
+        )
+    )
+    result = run(["ready"], tmp_path)
+    assert (result.returncode == 0) is ready
+    if not ready:
+        assert f"  - tailscale: {state}: 403" in result.stderr
+
+
+def test_build_without_go_or_pulumi_names_what_to_install(tmp_path: Path) -> None:
+    result = run(["build"], tmp_path)
+    assert result.returncode == 1
+    assert "`go` not found on PATH, and no `pulumi` either: install Go >= 1.26.6" in result.stderr
