@@ -14,6 +14,9 @@ from components.policy_file import PolicyFile
 from components.reachability import INTERNET, Evaluator, Rule, network_rules
 
 SSH_PORT = 22
+FIX_MODEL_PORT = "remove the other sources from src: model users reach the model through the gateway"
+FIX_SSH = "remove them from src, or list them in sovereign-ai:tailnet.admins"
+FIX_TAG_OWNERS = "list only the admins (sovereign-ai:tailnet.admins) as its owners"
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def _model_port(policy: PolicyFile, gpu_tag: str, gateway: str, ports: list[int]
                     rule.origin,
                     f"lets {', '.join(others)} reach {gpu_tag} on the model port "
                     f"tcp:{', tcp:'.join(map(str, hit))}, bypassing the gateway; "
-                    f"only {gateway} may reach it",
+                    f"only {gateway} may reach it; {FIX_MODEL_PORT}",
                 )
             )
     return found
@@ -123,7 +126,7 @@ def _ssh(policy: PolicyFile, gpu_tag: str, admins: set[str]) -> list[Exposure]:
                 Exposure(
                     "tailnet-ssh-admins-only",
                     rule.origin,
-                    f"lets {', '.join(others)} reach {gpu_tag} on tcp:22; only admins may",
+                    f"lets {', '.join(others)} reach {gpu_tag} on tcp:22; only admins may; {FIX_SSH}",
                 )
             )
     for index, ssh in enumerate(policy.ssh):
@@ -133,7 +136,7 @@ def _ssh(policy: PolicyFile, gpu_tag: str, admins: set[str]) -> list[Exposure]:
                 Exposure(
                     "tailnet-ssh-admins-only",
                     f"ssh[{index}]",
-                    f"Tailscale SSH from {', '.join(others)} into {gpu_tag}; only admins may",
+                    f"Tailscale SSH from {', '.join(others)} into {gpu_tag}; only admins may; {FIX_SSH}",
                 )
             )
     return found
@@ -176,6 +179,6 @@ def _tag_owners(policy: PolicyFile, gpu_tag: str, admins: set[str]) -> list[Expo
             "tailnet-gpu-tag-admins-only",
             f'tagOwners["{gpu_tag}"]',
             f"{', '.join(wider)} may tag a device {gpu_tag} and so receive model traffic; "
-            "only admins may own it",
+            f"only admins may own it; {FIX_TAG_OWNERS}",
         )
     ]

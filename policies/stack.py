@@ -147,8 +147,7 @@ def model_endpoint_gateway_only_validator(
                     seen.add(exposure.where)
                     text = (
                         f"points at {endpoint.url}, but {subject(acl.resource_type, acl.name)} "
-                        f"{exposure.where} {exposure.message}; remove the other sources from "
-                        f"{exposure.where}: only the gateway may reach a model endpoint"
+                        f"{exposure.where} {exposure.message}"
                     )
                     report_violation(message(who, where, text, context, uses_config=True), acl.urn)
     tracker.finish()

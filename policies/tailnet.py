@@ -30,15 +30,6 @@ from policies.gateway import admin_grant_text, gives_admin, too_wide_for_admin
 
 DANGER_ALL = "autogroup:danger-all"
 
-FIXES = {
-    "tailnet-model-port-gateway-only": (
-        "remove the other sources from src: model users reach the model through the gateway"
-    ),
-    "tailnet-ssh-admins-only": "remove them from src, or list them in sovereign-ai:tailnet.admins",
-    "tailnet-gpu-tag-admins-only": "list only the admins (sovereign-ai:tailnet.admins) as its owners",
-}
-"""How to fix findings whose `exposures()` wording says what is wrong but not what to change."""
-
 
 @dataclass(frozen=True)
 class Analysis:
@@ -92,8 +83,7 @@ def _report_exposures(args: ResourceValidationArgs, report_violation: ReportViol
     for exposure in result.findings:
         if exposure.rule != rule:
             continue
-        text = exposure.message + (f"; {FIXES[rule]}" if rule in FIXES else "")
-        report_violation(message(who, exposure.where, text, context, uses_config=True), None)
+        report_violation(message(who, exposure.where, exposure.message, context, uses_config=True), None)
 
 
 # -- tailnet-policy-readable -----------------------------------------------------------------------

@@ -20,6 +20,10 @@ if printf '%s' "$status" | grep -q '"BackendState": *"Running"'; then
   fi
   echo "join: running but missing tags:$missing; re-joining"
 fi
+if [ ! -s "$key_file" ]; then
+  echo "join: no auth key on stdin, and not yet in the tailnet; the stack passes the host's TailnetKey here" >&2
+  exit 1
+fi
 sudo tailscale up --auth-key="file:$key_file" --hostname="$TS_HOSTNAME" \
   --advertise-tags="$TS_TAGS" --timeout=120s
 echo "join: joined as $TS_HOSTNAME ($(tailscale ip -4 | head -n 1))"

@@ -78,8 +78,8 @@ def test_model_endpoint_gateway_only_rejects_a_rule_to_the_endpoint_address() ->
     assert run_policy(stack.model_endpoint_gateway_only, args) == [
         f'{GATEWAY} providers.spark.baseurl: points at http://100.101.1.2:8000, but tailnet policy "tailnet" '
         "grants[3] lets group:ai-users reach 100.101.1.2 on the model port tcp:8000, bypassing the gateway; "
-        "only tag:aperture may reach it; remove the other sources from grants[3]: only the gateway may reach "
-        "a model endpoint"
+        "only tag:aperture may reach it; remove the other sources from src: model users reach the model "
+        "through the gateway"
     ]
 
 
@@ -88,8 +88,8 @@ def test_model_endpoint_gateway_only_rejects_a_rule_to_the_tailnet_range() -> No
     assert run_policy(stack.model_endpoint_gateway_only, args) == [
         f'{GATEWAY} providers.spark.baseurl: points at http://100.101.1.2:8000, but tailnet policy "tailnet" '
         "grants[3] lets alice@example.com reach 100.101.1.2 on the model port tcp:8000, bypassing the gateway; "
-        "only tag:aperture may reach it; remove the other sources from grants[3]: only the gateway may reach "
-        "a model endpoint"
+        "only tag:aperture may reach it; remove the other sources from src: model users reach the model "
+        "through the gateway"
     ]
 
 
@@ -98,8 +98,8 @@ def test_model_endpoint_gateway_only_rejects_a_rule_to_the_gpu_tag_on_the_endpoi
     assert run_policy(stack.model_endpoint_gateway_only, args) == [
         f'{GATEWAY} providers.spark.baseurl: points at http://100.101.1.2:8000, but tailnet policy "tailnet" '
         "grants[3] lets autogroup:member reach tag:gpu on the model port tcp:8000, bypassing the gateway; "
-        "only tag:aperture may reach it; remove the other sources from grants[3]: only the gateway may reach "
-        "a model endpoint"
+        "only tag:aperture may reach it; remove the other sources from src: model users reach the model "
+        "through the gateway"
     ]
 
 

@@ -183,6 +183,17 @@ def test_join_key_never_appears_in_argv_or_the_audit(
     assert secret not in audit_path.read_text()
 
 
+def test_join_without_a_key_fails_at_once_instead_of_waiting_for_a_login(
+    host: HostHandle, client_key: asyncssh.SSHKey, control: StandInControl
+) -> None:
+    result = ssh(host, client_key, script("join_tailnet.sh", TS_HOSTNAME="spark", TS_TAGS=",".join(TAGS)))
+    assert result.exit_status == 1
+    assert result.stderr == (
+        "join: no auth key on stdin, and not yet in the tailnet; the stack passes the host's TailnetKey here\n"
+    )
+    assert control.joins == []
+
+
 def test_join_removes_its_key_file(
     host: HostHandle, client_key: asyncssh.SSHKey, control: StandInControl
 ) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.exposure import exposures
+from components.exposure import FIX_MODEL_PORT, FIX_SSH, FIX_TAG_OWNERS, exposures
 from components.policy_file import parse
 
 SAFE = """{
@@ -61,12 +61,12 @@ def test_safe_policy_has_no_findings() -> None:
                     "tailnet-model-port-gateway-only",
                     "grants[0]",
                     "lets autogroup:danger-all reach tag:gpu on the model port tcp:8000, bypassing the gateway; "
-                    "only tag:aperture may reach it",
+                    "only tag:aperture may reach it; " + FIX_MODEL_PORT,
                 ),
                 (
                     "tailnet-ssh-admins-only",
                     "grants[0]",
-                    "lets autogroup:danger-all reach tag:gpu on tcp:22; only admins may",
+                    "lets autogroup:danger-all reach tag:gpu on tcp:22; only admins may; " + FIX_SSH,
                 ),
             ],
             id="danger-all",
@@ -78,7 +78,7 @@ def test_safe_policy_has_no_findings() -> None:
                     "tailnet-model-port-gateway-only",
                     "grants[0]",
                     "lets autogroup:member reach tag:gpu on the model port tcp:8000, bypassing the gateway; "
-                    "only tag:aperture may reach it",
+                    "only tag:aperture may reach it; " + FIX_MODEL_PORT,
                 )
             ],
             id="members-reach-model-port",
@@ -92,7 +92,7 @@ def test_safe_policy_has_no_findings() -> None:
                 (
                     "tailnet-ssh-admins-only",
                     "acls[0]",
-                    "lets group:ai reach tag:gpu on tcp:22; only admins may",
+                    "lets group:ai reach tag:gpu on tcp:22; only admins may; " + FIX_SSH,
                 )
             ],
             id="acl-ssh-to-everything",
@@ -117,7 +117,8 @@ def test_safe_policy_has_no_findings() -> None:
                 (
                     "tailnet-gpu-tag-admins-only",
                     'tagOwners["tag:gpu"]',
-                    "autogroup:member may tag a device tag:gpu and so receive model traffic; only admins may own it",
+                    "autogroup:member may tag a device tag:gpu and so receive model traffic; only admins may own it; "
+                    + FIX_TAG_OWNERS,
                 )
             ],
             id="gpu-tag-owned-by-members",
@@ -132,7 +133,7 @@ def test_safe_policy_has_no_findings() -> None:
                 (
                     "tailnet-ssh-admins-only",
                     "ssh[0]",
-                    "Tailscale SSH from group:ai into tag:gpu; only admins may",
+                    "Tailscale SSH from group:ai into tag:gpu; only admins may; " + FIX_SSH,
                 )
             ],
             id="tailscale-ssh-for-users",
