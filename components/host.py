@@ -138,6 +138,7 @@ class InferenceHost(pulumi.ComponentResource):
             f"{name}-address",
             connection=connection,
             create=script("tailnet_address.sh"),
+            triggers=[join.id],  # a new join may bring a new address
             opts=pulumi.ResourceOptions(parent=self, depends_on=[join]),
         )
         firewall = step("firewall", script("firewall.sh", SSH_PORT=host.ssh_port), [join])
