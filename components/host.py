@@ -112,6 +112,7 @@ class InferenceHost(pulumi.ComponentResource):
             stdin: pulumi.Input[str] | None = None,
             delete: str | None = None,
             triggers: list[Any] | None = None,
+            ignore_changes: list[str] | None = None,
         ) -> remote.Command:
             return remote.Command(
                 f"{name}-{step_name}",
@@ -121,7 +122,10 @@ class InferenceHost(pulumi.ComponentResource):
                 stdin=stdin,
                 triggers=triggers,
                 opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=after, additional_secret_outputs=SECRET_STREAMS
+                    parent=self,
+                    depends_on=after,
+                    additional_secret_outputs=SECRET_STREAMS,
+                    ignore_changes=ignore_changes,
                 ),
             )
 
@@ -133,6 +137,9 @@ class InferenceHost(pulumi.ComponentResource):
             [install],
             stdin=args.auth_key,
             triggers=[host.tailnet_hostname, *args.tags],
+            # The single-use key is spent by the join and then re-minted (recreate_if_invalid);
+            # a new key alone must not re-run the join. A new hostname or tag set does.
+            ignore_changes=["stdin"],
         )
         address = remote.Command(
             f"{name}-address",

@@ -31,6 +31,8 @@ class ProgramMocks(pulumi.runtime.Mocks):
     """Answers like the real providers would, for the fields the program reads back."""
 
     resources: list[Registered] = field(default_factory=list)
+    ignore_changes: dict[str, list[str]] = field(default_factory=dict)
+    """Resource name -> its `ignore_changes` option (recorded by a stack transformation)."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
@@ -80,8 +82,12 @@ def run_program(
     )
     exports: dict[str, Any] = {}
 
+    def record_options(args: pulumi.ResourceTransformationArgs) -> None:
+        mocks.ignore_changes[args.name] = list(args.opts.ignore_changes or [])
+
     @pulumi.runtime.test
     def program() -> None:
+        pulumi.runtime.register_stack_transformation(record_options)
         namespace = runpy.run_path(str(ROOT / "__main__.py"), run_name="__pulumi_program__")
         exports["namespace"] = namespace
 

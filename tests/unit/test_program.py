@@ -107,6 +107,13 @@ def test_container_binds_the_tailnet_address_with_gb10_flags(
         assert flag in run, f"spark-vllm: docker run lacks {flag}"
 
 
+def test_a_re_minted_key_alone_does_not_re_run_the_join(program: tuple[ProgramMocks, dict[str, Any]]) -> None:
+    mocks, _ = program
+    assert mocks.ignore_changes["spark-join"] == ["stdin"]
+    assert mocks.named("spark-join").inputs["triggers"] == ["spark", "tag:gpu"]
+    assert mocks.ignore_changes["spark-vllm"] == []
+
+
 def test_ssh_host_key_is_pinned(program: tuple[ProgramMocks, dict[str, Any]]) -> None:
     connection = secret_value(program[0].named("spark-preflight").inputs["connection"])
     assert connection["hostKey"] == "ssh-ed25519 AAAATEST"
