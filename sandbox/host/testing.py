@@ -19,6 +19,7 @@ import ipaddress
 import json
 import random
 import secrets
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+
+from sandbox.host.server import HostHandle
+from sandbox.host.state import read_json
 
 
 @dataclass
@@ -180,3 +184,15 @@ def run_remote(
 
     done = asyncio.run(go())
     return RemoteResult(int(done.exit_status or 0), str(done.stdout or ""), str(done.stderr or ""))
+
+
+def free_port(address: str) -> int:
+    """A TCP port nothing listens on at `address` right now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind((address, 0))
+        return int(probe.getsockname()[1])
+
+
+def containers(host: HostHandle) -> dict[str, Any]:
+    """The emulated docker's container records of one host, by name."""
+    return dict(read_json(host.paths.docker, {"containers": {}})["containers"])

@@ -12,16 +12,14 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncssh
 import pytest
 
 from sandbox.host import HostHandle, start_host
 from sandbox.host.state import is_alive, read_json, shim_calls
-from sandbox.host.testing import RemoteResult, StandInControl, run_remote
+from sandbox.host.testing import RemoteResult, StandInControl, containers, free_port, run_remote
 
 IMAGE = "vllm/vllm-openai:v0.28.0"
 MODEL = "sandbox/echo-model"
@@ -72,45 +70,6 @@ def refused(address: str, port: int) -> bool:
     except ConnectionRefusedError:
         return True
     return False
-
-
-def free_port(address: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((address, 0))
-        return int(probe.getsockname()[1])
-
-
-def containers(host: HostHandle) -> dict[str, Any]:
-    return dict(read_json(host.paths.docker, {"containers": {}})["containers"])
-
-
-@pytest.fixture
-def client_key() -> asyncssh.SSHKey:
-    return asyncssh.generate_private_key("ssh-ed25519")
-
-
-@pytest.fixture
-def control() -> Iterator[StandInControl]:
-    stand_in = StandInControl().start()
-    yield stand_in
-    stand_in.close()
-
-
-@pytest.fixture
-def audit_path(tmp_path: Path) -> Path:
-    return tmp_path / "audit.jsonl"
-
-
-@pytest.fixture
-def host(
-    tmp_path: Path, client_key: asyncssh.SSHKey, control: StandInControl, audit_path: Path
-) -> Iterator[HostHandle]:
-    public = client_key.export_public_key().decode()
-    handle = start_host(tmp_path / "sandbox", [public], control.url, audit_path=audit_path)
-    yield handle
-    handle.stop()
-    for name, container in containers(handle).items():
-        assert not is_alive(container.get("pid"), container.get("start_time")), f"container {name} still runs"
 
 
 @pytest.fixture

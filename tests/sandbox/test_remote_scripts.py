@@ -25,7 +25,7 @@ from components.config import HostConfig
 from components.host import HF_CACHE, _parse_address, env_file_lines, script, vllm_command
 from sandbox.host import HostHandle, start_host
 from sandbox.host.state import is_alive, locked_json, read_json, shim_calls
-from sandbox.host.testing import RemoteResult, StandInControl, run_remote
+from sandbox.host.testing import RemoteResult, StandInControl, free_port, run_remote
 
 TAGS = ["tag:spark"]
 CONTAINER = "vllm-spark"
@@ -43,48 +43,12 @@ def ssh(host: HostHandle, key: asyncssh.SSHKey, command: str, stdin: str = "") -
     return run_remote(host.address, host.port, host.known_hosts, key, command, stdin)
 
 
-def free_port(address: str) -> int:
-    with socket.socket() as probe:
-        probe.bind((address, 0))
-        return int(probe.getsockname()[1])
-
-
 def health(url: str) -> int | None:
     try:
         with _OPENER.open(url + "/health", timeout=2) as response:
             return int(response.status)
     except (urllib.error.URLError, ConnectionError):
         return None
-
-
-@pytest.fixture
-def client_key() -> asyncssh.SSHKey:
-    return asyncssh.generate_private_key("ssh-ed25519")
-
-
-@pytest.fixture
-def control() -> Iterator[StandInControl]:
-    stand_in = StandInControl().start()
-    yield stand_in
-    stand_in.close()
-
-
-@pytest.fixture
-def audit_path(tmp_path: Path) -> Path:
-    return tmp_path / "audit.jsonl"
-
-
-@pytest.fixture
-def host(
-    tmp_path: Path, client_key: asyncssh.SSHKey, control: StandInControl, audit_path: Path
-) -> Iterator[HostHandle]:
-    handle = start_host(
-        tmp_path / "sandbox", [client_key.export_public_key().decode()], control.url, audit_path=audit_path
-    )
-    yield handle
-    handle.stop()
-    for name, container in read_json(handle.paths.docker, {"containers": {}})["containers"].items():
-        assert not is_alive(container.get("pid"), container.get("start_time")), f"container {name} still runs"
 
 
 def config(host: HostHandle, port: int = 8000) -> HostConfig:

@@ -1,0 +1,43 @@
+"""Fixtures shared by the emulated-host tests: a client key, the stand-in control plane, a host."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncssh
+import pytest
+
+from sandbox.host import HostHandle, start_host
+from sandbox.host.state import is_alive
+from sandbox.host.testing import StandInControl, containers
+
+
+@pytest.fixture
+def client_key() -> asyncssh.SSHKey:
+    return asyncssh.generate_private_key("ssh-ed25519")
+
+
+@pytest.fixture
+def control() -> Iterator[StandInControl]:
+    stand_in = StandInControl().start()
+    yield stand_in
+    stand_in.close()
+
+
+@pytest.fixture
+def audit_path(tmp_path: Path) -> Path:
+    return tmp_path / "audit.jsonl"
+
+
+@pytest.fixture
+def host(
+    tmp_path: Path, client_key: asyncssh.SSHKey, control: StandInControl, audit_path: Path
+) -> Iterator[HostHandle]:
+    """A started host; on teardown it is stopped and every container process must be gone."""
+    public = client_key.export_public_key().decode()
+    handle = start_host(tmp_path / "sandbox", [public], control.url, audit_path=audit_path)
+    yield handle
+    handle.stop()
+    for name, container in containers(handle).items():
+        assert not is_alive(container.get("pid"), container.get("start_time")), f"container {name} still runs"
