@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from components.policy_file import PolicyFile
-from components.reachability import INTERNET, Evaluator, Rule, network_rules
+from components.reachability import INTERNET, Evaluator, Rule
 
 SSH_PORT = 22
 FIX_MODEL_PORT = "remove the other sources from src: model users reach the model through the gateway"
@@ -50,10 +50,12 @@ def exposures(
     admin_set = set(admins) | {"autogroup:admin"}
     found: list[Exposure] = []
     found += _funnel(policy)
-    found += _wide_sources(policy, gpu_tag, ports)
-    found += _model_port(policy, gpu_tag, gateway, ports)
-    found += _ssh(policy, gpu_tag, admin_set)
-    found += _internet(policy, gpu_tag)
+    # One evaluator (and one pass over the rules' parsing) serves every kind of finding.
+    evaluator = Evaluator(policy)
+    found += _wide_sources(evaluator, gpu_tag, ports)
+    found += _model_port(evaluator, gpu_tag, gateway, ports)
+    found += _ssh(evaluator, gpu_tag, admin_set)
+    found += _internet(evaluator, gpu_tag)
     found += _tag_owners(policy, gpu_tag, admin_set)
     return found
 
@@ -77,10 +79,9 @@ def _reaches(evaluator: Evaluator, rule: Rule, gpu_tag: str, port: int) -> bool:
     )
 
 
-def _wide_sources(policy: PolicyFile, gpu_tag: str, ports: list[int]) -> list[Exposure]:
-    evaluator = Evaluator(policy)
+def _wide_sources(evaluator: Evaluator, gpu_tag: str, ports: list[int]) -> list[Exposure]:
     found = []
-    for rule in network_rules(policy):
+    for rule in evaluator.rules:
         wide = [s for s in rule.src if s in ("*", "autogroup:danger-all")]
         if not wide:
             continue
@@ -97,10 +98,9 @@ def _wide_sources(policy: PolicyFile, gpu_tag: str, ports: list[int]) -> list[Ex
     return found
 
 
-def _model_port(policy: PolicyFile, gpu_tag: str, gateway: str, ports: list[int]) -> list[Exposure]:
-    evaluator = Evaluator(policy)
+def _model_port(evaluator: Evaluator, gpu_tag: str, gateway: str, ports: list[int]) -> list[Exposure]:
     found = []
-    for rule in network_rules(policy):
+    for rule in evaluator.rules:
         others = [s for s in rule.src if s != gateway]
         hit = [p for p in ports if _reaches(evaluator, rule, gpu_tag, p)]
         if others and hit:
@@ -116,10 +116,9 @@ def _model_port(policy: PolicyFile, gpu_tag: str, gateway: str, ports: list[int]
     return found
 
 
-def _ssh(policy: PolicyFile, gpu_tag: str, admins: set[str]) -> list[Exposure]:
-    evaluator = Evaluator(policy)
+def _ssh(evaluator: Evaluator, gpu_tag: str, admins: set[str]) -> list[Exposure]:
     found = []
-    for rule in network_rules(policy):
+    for rule in evaluator.rules:
         others = [s for s in rule.src if s not in admins]
         if others and _reaches(evaluator, rule, gpu_tag, SSH_PORT):
             found.append(
@@ -129,7 +128,7 @@ def _ssh(policy: PolicyFile, gpu_tag: str, admins: set[str]) -> list[Exposure]:
                     f"lets {', '.join(others)} reach {gpu_tag} on tcp:22; only admins may; {FIX_SSH}",
                 )
             )
-    for index, ssh in enumerate(policy.ssh):
+    for index, ssh in enumerate(evaluator.policy.ssh):
         others = [s for s in ssh.src if s not in admins]
         if others and any(evaluator.matches_dst(d, gpu_tag, "") for d in ssh.dst):
             found.append(
@@ -142,10 +141,9 @@ def _ssh(policy: PolicyFile, gpu_tag: str, admins: set[str]) -> list[Exposure]:
     return found
 
 
-def _internet(policy: PolicyFile, gpu_tag: str) -> list[Exposure]:
-    evaluator = Evaluator(policy)
+def _internet(evaluator: Evaluator, gpu_tag: str) -> list[Exposure]:
     found = []
-    for rule in network_rules(policy):
+    for rule in evaluator.rules:
         if INTERNET in rule.dst and any(evaluator.matches_src(s, gpu_tag) for s in rule.src):
             found.append(
                 Exposure(
@@ -155,7 +153,7 @@ def _internet(policy: PolicyFile, gpu_tag: str) -> list[Exposure]:
                     "internet route through the tailnet: remove it",
                 )
             )
-    approvers = policy.extra.get("autoApprovers")
+    approvers = evaluator.policy.extra.get("autoApprovers")
     if isinstance(approvers, dict) and gpu_tag in (approvers.get("exitNode") or []):
         found.append(
             Exposure(

@@ -129,15 +129,16 @@ def policy_for(
             "sovereign-ai:tailnet.gatewayAddress",
             "hosts",
         )
+    generated_tests = plan.tests(groups)
     grants = _append_new(base.grants, plan.grants())
-    tests = _append_new(base.tests, plan.tests(groups))
+    tests = _append_new(base.tests, generated_tests)
     changes: dict[str, Any] = {"tag_owners": tag_owners, "grants": grants, "tests": tests}
     if groups:
         changes["groups"] = groups
     if hosts:
         changes["hosts"] = hosts
     merged = base.with_changes(**changes)
-    _check_tests(merged, plan.tests(groups), base_name)
+    _check_tests(merged, generated_tests, base_name)
     return merged
 
 
