@@ -2,20 +2,28 @@
 """Build or locate the Pulumi engine and the plugins this project needs.
 
 Why this exists: get.pulumi.com and GitHub releases are unreachable on the machines this project
-targets, while the Go module proxy is. The engine and its plugins are Go modules, so they are built
-here once per machine into a cache outside the repository, keyed by version, and reused by every
-clone (CI included). A user who already has `pulumi` on PATH keeps it; only what is missing is built.
+targets, while the Go module proxy is. The CLI is a Go module, so it is built here once per machine
+into a cache outside the repository, keyed by version, and reused by every clone (CI included). The
+proxy refuses, for good, the Python language host and the `tailscale` and `command` plugins, so the
+project's own (`plugins/`, DESIGN.md section 9) are installed in their place: the host next to the
+CLI, the plugins into the toolchain's Pulumi home at the exact versions the PyPI SDKs ask for. They
+run from a small venv of their own (`engine-venv`) and a content-keyed copy of `plugins/`.
+
+Upstream's parts win: a user who already has `pulumi` on PATH keeps it, its bundled host and its
+Pulumi home, and nothing of the project's is installed there; a plugin version already installed
+without the project's marker is upstream's and is left alone. `status` labels every part
+`upstream` or `project`.
 
 Each part is a step that prints what it does and how long it took. The full output of every step
-goes to the log file; a failed step names itself and the log. A part that the module proxy refuses
-is recorded in `status.json` (see `status_path`) so that `make test` can say which engine tests it
-could not run, instead of failing for a reason nobody can fix here.
+goes to the log file; a failed step names itself and the log. `status.json` (see `status_path`)
+records each step, so `ready` can say what keeps the engine from running.
 
 Usage: python3 scripts/toolchain.py build | env | status | ready
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -24,6 +32,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 PULUMI_VERSION = "3.274.1"
@@ -37,13 +46,11 @@ COMMAND_VERSION = "1.2.1"
 
 PKG_MODULE = "github.com/pulumi/pulumi/pkg/v3"
 SDK_MODULE = "github.com/pulumi/pulumi/sdk/v3"
-LANGUAGE_MODULE = "github.com/pulumi/pulumi/sdk/python/cmd/pulumi-language-python/v3"
-TAILSCALE_ROOT = "github.com/pulumi/pulumi-tailscale"
-TAILSCALE_MODULE = "github.com/pulumi/pulumi-tailscale/provider"
-COMMAND_ROOT = "github.com/pulumi/pulumi-command"
-COMMAND_MODULE = "github.com/pulumi/pulumi-command/provider"
 
 ROOT = Path(__file__).resolve().parent.parent
+
+PLUGIN_PACKAGES = ("plugins", "components")
+"""What the project's engine parts import (components for its pure modules, e.g. hujson)."""
 
 
 def cache_dir() -> Path:
@@ -164,37 +171,6 @@ def _is_refusal(message: str) -> bool:
     return any(word in message for word in ("403", "404", "410", "not available", "unknown revision"))
 
 
-def origin_hash(runner: Runner, module: str, version: str) -> str | None:
-    """The commit of a tag, from the proxy's `.info` `Origin.Hash`, when the proxy reports it."""
-    try:
-        info_file = module_info(runner, module, version).get("Info")
-    except StepFailed as exc:
-        runner.note(f"no commit for {module}@{version}: {exc}")
-        return None
-    if not isinstance(info_file, str):
-        return None
-    origin = json.loads(Path(info_file).read_text()).get("Origin") or {}
-    value = origin.get("Hash")
-    return str(value) if value else None
-
-
-def resolve_nested(runner: Runner, module: str, commit: str | None) -> dict[str, object]:
-    """A nested module without tags of its own: the tag commit's pseudo-version, else the newest.
-
-    These are the two routes pulumi-toolchain.md names. When the proxy refuses both, the step is
-    blocked and the message quotes both refusals.
-    """
-    errors = []
-    for query in ([commit] if commit else []) + ["latest"]:
-        try:
-            return module_info(runner, module, query)
-        except StepFailed as exc:
-            errors.append(str(exc))
-    if not commit:
-        errors.insert(0, "no tag commit known (the proxy gave no Origin.Hash for it)")
-    raise StepFailed("; ".join(errors), blocked=all(_is_refusal(e) for e in errors[-1:]))
-
-
 def writable_copy(src: str, dest: Path) -> Path:
     """Module-cache copies are read-only; builds that edit go.mod or generate files need a copy."""
     if dest.exists():
@@ -225,9 +201,9 @@ def build_cli(runner: Runner) -> str:
     target = bin_dir() / "pulumi"
     user_cli = existing_pulumi()
     if user_cli:
-        return f"using {user_cli} from PATH"
+        return f"upstream: {user_cli} from PATH"
     if target.exists():
-        return f"cached {target}"
+        return f"upstream (built from the Go module proxy): {target}"
     pkg = module_info(runner, PKG_MODULE, f"v{PULUMI_VERSION}")
     module_info(runner, SDK_MODULE, f"v{PULUMI_VERSION}")
     work = writable_copy(str(pkg["Dir"]), cache_dir() / "work" / "pulumi-cli")
@@ -246,115 +222,165 @@ def build_cli(runner: Runner) -> str:
         env=go_env(),
     )
     shutil.rmtree(work, ignore_errors=True)
-    return f"built {target}"
+    return f"upstream (built from the Go module proxy): {target}"
 
 
 def build_language_host(runner: Runner) -> str:
+    """The project's own Python language host (plugins/language_python), next to the CLI.
+
+    Upstream's host is a Go module the proxy refuses; where a user's own `pulumi` is installed, its
+    bundled host is used and nothing is written.
+    """
+    if existing_pulumi():
+        return "upstream: the installed CLI's own host"
     target = bin_dir() / "pulumi-language-python"
-    if existing_pulumi() and shutil.which("pulumi-language-python"):
-        return "using pulumi-language-python from PATH"
-    if target.exists():
-        return f"cached {target}"
-    commit = origin_hash(runner, PKG_MODULE, f"v{PULUMI_VERSION}")
-    info = resolve_nested(runner, LANGUAGE_MODULE, commit)
-    work = writable_copy(str(info["Dir"]), cache_dir() / "work" / "language-python")
+    snapshot = plugin_snapshot(runner)
+    exec_script = bin_dir() / "pulumi-language-python-exec"
+    write_launcher(
+        target,
+        snapshot,
+        "plugins.language_python",
+        [f"--host-version={PULUMI_VERSION}", f"--exec-script={exec_script}"],
+    )
+    return f"project: {target}"
+
+
+def source_hash() -> str:
+    """A digest of the code and requirements the project's engine parts run, to key their copies."""
+    digest = hashlib.sha256()
+    files = [ROOT / "plugins" / "requirements.txt"]
+    for package in PLUGIN_PACKAGES:
+        files += sorted((ROOT / package).rglob("*.py"))
+    for path in files:
+        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def engine_venv(runner: Runner) -> Path:
+    """The small venv the project's host and plugins run from (plugins/requirements.txt)."""
+    venv = cache_dir() / "engine-venv"
+    requirements = (ROOT / "plugins" / "requirements.txt").read_text()
+    stamp = venv / "requirements.txt"
+    if stamp.exists() and stamp.read_text() == requirements:
+        return venv
+    if venv.exists():
+        shutil.rmtree(venv)
+    runner.run([sys.executable, "-m", "venv", str(venv)])
     runner.run(
-        [
-            "go", "mod", "edit",
-            f"-dropreplace={SDK_MODULE}", f"-dropreplace={PKG_MODULE}",
-            f"-require={SDK_MODULE}@v{PULUMI_VERSION}", f"-require={PKG_MODULE}@v{PULUMI_VERSION}",
-        ],
-        cwd=work,
-        env=go_env(),
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q",
+         "-r", str(ROOT / "plugins" / "requirements.txt")]
     )  # fmt: skip
-    bin_dir().mkdir(parents=True, exist_ok=True)
-    flags = ldflag("github.com/pulumi/pulumi/sdk/v3/go/common/version.Version", f"v{PULUMI_VERSION}")
-    runner.run(["go", "build", *flags, "-o", str(target), "."], cwd=work, env=go_env())
-    shutil.rmtree(work, ignore_errors=True)
-    return f"built {target}"
+    stamp.write_text(requirements)
+    return venv
+
+
+def plugin_snapshot(runner: Runner) -> Path:
+    """A copy of plugins/ and the pure modules they import, keyed by content: clones never clash."""
+    snapshot = cache_dir() / "project-plugins" / source_hash()
+    if (snapshot / "run_plugin.py").exists():
+        return snapshot
+    tmp = snapshot.with_name(snapshot.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for package in PLUGIN_PACKAGES:
+        shutil.copytree(ROOT / package, tmp / package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (tmp / "run_plugin.py").write_text(RUN_PLUGIN)
+    tmp.rename(snapshot)
+    runner.note(f"plugin snapshot {snapshot}")
+    return snapshot
+
+
+RUN_PLUGIN = """\
+# Generated by scripts/toolchain.py: runs one of the project's engine parts from this snapshot.
+# `python run_plugin.py <module> <args>`: this directory is sys.path[0], nothing leaks into PYTHONPATH.
+import runpy
+import sys
+
+module = sys.argv.pop(1)
+runpy.run_module(module, run_name="__main__", alter_sys=True)
+"""
+
+
+def write_launcher(target: Path, snapshot: Path, module: str, extra: list[str]) -> None:
+    """A `#!/bin/sh` launcher for one engine part, run by the engine with its own arguments."""
+    python = engine_venv_python()
+    args = " ".join(_quote(a) for a in [str(python), str(snapshot / "run_plugin.py"), module, *extra])
+    text = (
+        "#!/bin/sh\n"
+        "# Generated by scripts/toolchain.py: the sovereign-ai project's own engine part\n"
+        "# (plugins/README.md), used only where upstream's cannot be installed.\n"
+        f'exec {args} "$@"\n'
+    )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists() or target.read_text() != text:
+        tmp = target.with_name(target.name + ".tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        tmp.rename(target)
+
+
+def engine_venv_python() -> Path:
+    return cache_dir() / "engine-venv" / "bin" / "python"
 
 
 def install_helper_scripts(runner: Runner) -> str:
     """The exec script and the dynamic-provider plugin script, from the sdk/v3 module zip, 0755."""
     if existing_pulumi():
-        return "using the helper scripts of the installed CLI"
+        return "upstream: the installed CLI's own"
     sdk = Path(str(module_info(runner, SDK_MODULE, f"v{PULUMI_VERSION}")["Dir"]))
     bin_dir().mkdir(parents=True, exist_ok=True)
     for relative in ("python/cmd/pulumi-language-python-exec", "python/dist/pulumi-resource-pulumi-python"):
         dest = bin_dir() / Path(relative).name
         shutil.copyfile(sdk / relative, dest)
         dest.chmod(0o755)
-    return f"in {bin_dir()}"
+    return f"upstream (sdk/v3 module): {bin_dir()}"
+
+
+def plugin_dir(name: str, version: str) -> Path:
+    return pulumi_home() / "plugins" / f"resource-{name}-v{version}"
 
 
 def plugin_installed(name: str, version: str) -> bool:
     """Is `resource <name> v<version>` in the plugin cache the engine will use?"""
-    return (pulumi_home() / "plugins" / f"resource-{name}-v{version}" / f"pulumi-resource-{name}").exists()
+    return (plugin_dir(name, version) / f"pulumi-resource-{name}").exists()
 
 
-def build_tailscale(runner: Runner) -> str:
-    target = plugin_build_dir() / f"tailscale-{TAILSCALE_VERSION}" / "pulumi-resource-tailscale"
-    if plugin_installed("tailscale", TAILSCALE_VERSION):
-        return f"already installed in {pulumi_home()}"
-    if target.exists():
-        return f"cached {target}"
-    commit = origin_hash(runner, TAILSCALE_ROOT, f"v{TAILSCALE_VERSION}")
-    info = resolve_nested(runner, TAILSCALE_MODULE, commit)
-    work = writable_copy(str(info["Dir"]), cache_dir() / "work" / "tailscale")
-    cmd_dir = work / "cmd" / "pulumi-resource-tailscale"
-    # schema-embed.json is generated and git-ignored upstream, so absent from the module zip.
-    env = go_env() | {"VERSION": TAILSCALE_VERSION}
-    runner.run(["go", "run", "./generate.go"], cwd=cmd_dir, env=env)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    flags = ldflag("github.com/pulumi/pulumi-tailscale/provider/pkg/version.Version", TAILSCALE_VERSION)
+def plugin_source(name: str, version: str) -> str | None:
+    """`project` or `upstream` for an installed plugin, None when it is not installed."""
+    if not plugin_installed(name, version):
+        return None
+    return "project" if (plugin_dir(name, version) / MARKER).exists() else "upstream"
+
+
+MARKER = "sovereign-ai-plugin.json"
+"""Written into each of the project's plugin directories: its source hash; upstream's have none."""
+
+
+def install_project_plugin(runner: Runner, name: str, version: str) -> str:
+    """Install the project's `<name>` plugin at `version`, unless upstream's (or a current copy) is there.
+
+    The plugin directory holds a launcher `pulumi-resource-<name>` and the marker; `pulumi plugin
+    install --file <dir>` copies it into PULUMI_HOME, where the engine finds it by exact version.
+    """
+    if existing_pulumi():
+        return "not installed: a user's own pulumi uses upstream's plugins (pulumi plugin install)"
+    source = plugin_source(name, version)
+    if source == "upstream":
+        return f"upstream: {plugin_dir(name, version)}"
+    digest = source_hash()
+    installed_marker = plugin_dir(name, version) / MARKER
+    if source == "project" and json.loads(installed_marker.read_text()).get("source") == digest:
+        return f"project: {plugin_dir(name, version)} (current)"
+    snapshot = plugin_snapshot(runner)
+    staging = plugin_build_dir() / f"{name}-{version}"
+    shutil.rmtree(staging, ignore_errors=True)
+    write_launcher(staging / f"pulumi-resource-{name}", snapshot, f"plugins.{name}", [])
+    (staging / MARKER).write_text(json.dumps({"source": digest, "snapshot": str(snapshot)}) + "\n")
+    cli = bin_dir() / "pulumi"
     runner.run(
-        ["go", "build", *flags, "-o", str(target), "./cmd/pulumi-resource-tailscale"], cwd=work, env=env
+        [str(cli), "plugin", "install", "resource", name, version, "--file", str(staging), "--reinstall"],
+        env=dict(os.environ) | engine_env(),
     )
-    shutil.rmtree(work, ignore_errors=True)
-    return f"built {target}"
-
-
-def build_command(runner: Runner) -> str:
-    target = plugin_build_dir() / f"command-{COMMAND_VERSION}" / "pulumi-resource-command"
-    if plugin_installed("command", COMMAND_VERSION):
-        return f"already installed in {pulumi_home()}"
-    if target.exists():
-        return f"cached {target}"
-    commit = origin_hash(runner, COMMAND_ROOT, f"v{COMMAND_VERSION}")
-    info = resolve_nested(runner, COMMAND_MODULE, commit)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    flags = ldflag("github.com/pulumi/pulumi-command/provider/pkg/version.Version", f"v{COMMAND_VERSION}")
-    package = f"{COMMAND_MODULE}/cmd/pulumi-resource-command@{info['Version']}"
-    runner.run(["go", "install", *flags, package], env=go_env() | {"GOBIN": str(target.parent)})
-    return f"built {target}"
-
-
-def install_plugins(runner: Runner) -> str:
-    """`pulumi plugin install --file` into PULUMI_HOME: offline, exact versions."""
-    cli = existing_pulumi() or bin_dir() / "pulumi"
-    if not cli.exists():
-        raise StepFailed("no pulumi CLI to install plugins with")
-    env = dict(os.environ) | engine_env()
-    installed, missing = [], []
-    for name, version in (("tailscale", TAILSCALE_VERSION), ("command", COMMAND_VERSION)):
-        binary = plugin_build_dir() / f"{name}-{version}" / f"pulumi-resource-{name}"
-        if plugin_installed(name, version):
-            installed.append(f"{name} {version}")
-        elif binary.exists():
-            runner.run(
-                [str(cli), "plugin", "install", "resource", name, version, "--file", str(binary)], env=env
-            )
-            installed.append(f"{name} {version}")
-        else:
-            missing.append(f"{name} {version}")
-    if missing:
-        hint = ""
-        if existing_pulumi():
-            hint = "; with network access: " + " && ".join(
-                f"pulumi plugin install resource {m}" for m in missing
-            )
-        raise StepFailed(f"not built, so not installed: {', '.join(missing)}{hint}", blocked=True)
-    return ", ".join(installed)
+    return f"project: {plugin_dir(name, version)}"
 
 
 def engine_env() -> dict[str, str]:
@@ -385,12 +411,13 @@ def build() -> int:
     runner = Runner(log_path())
     started = time.monotonic()
     cli_ok = runner.step(f"pulumi CLI v{PULUMI_VERSION}", lambda: build_cli(runner))
-    runner.step("python language host", lambda: build_language_host(runner))
     runner.step("language host helper scripts", lambda: install_helper_scripts(runner))
-    runner.step(f"tailscale provider {TAILSCALE_VERSION}", lambda: build_tailscale(runner))
-    runner.step(f"command provider {COMMAND_VERSION}", lambda: build_command(runner))
+    if not existing_pulumi():
+        runner.step("engine venv (plugins/requirements.txt)", lambda: str(engine_venv(runner)))
+    runner.step("python language host", lambda: build_language_host(runner))
     if cli_ok:
-        runner.step("install resource plugins", lambda: install_plugins(runner))
+        for name, version in (("tailscale", TAILSCALE_VERSION), ("command", COMMAND_VERSION)):
+            runner.step(f"{name} provider {version}", partial(install_project_plugin, runner, name, version))
     status_path().write_text(json.dumps(runner.results, indent=2) + "\n")
     failed = [name for name, result in runner.results.items() if result["state"] == "failed"]
     blocked = [name for name, result in runner.results.items() if result["state"] == "blocked"]
@@ -416,10 +443,12 @@ def _quote(value: str) -> str:
 
 
 def print_status() -> int:
+    """One line per engine part: its state, then `upstream` or `project` and where it is."""
     if not status_path().exists():
         print("toolchain not built yet: run `make setup`")
         return 1
-    print(status_path().read_text(), end="")
+    for name, result in json.loads(status_path().read_text()).items():
+        print(f"{name}: {result['state']}: {result['detail']}")
     return 0
 
 
