@@ -7,8 +7,10 @@ direct Python callers (the emulated `tailscale up`) can share one state. Choices
 behaviour is undocumented, and sandbox-only additions:
 
 - **Policy file.** Stored verbatim (comments, trailing commas, indentation) and returned byte for
-  byte. ETag = `"<sha256 hex of the stored UTF-8 bytes>"` (SaaS hashes `hujson.Format`ted text:
-  unverified). `If-Match` may be quoted or not, with or without `W/`; `*` matches any version (as in
+  byte. ETag = `"<sha256 hex of hujson.Format(stored text)>"`, Tailscale's rule, which clients
+  such as gitops-pusher rely on to tell "nothing to do" and "edited by hand" (the formatter is
+  `components.hujson_format`, a port of Go's, shared with the project's tailscale plugin); so two
+  texts that differ only in layout have the same ETag. `If-Match` may be quoted or not, with or without `W/`; `*` matches any version (as in
   headscale); `ts-default` matches only while the stored text is exactly `DEFAULT_POLICY`; an absent
   If-Match always writes. An empty (or whitespace-only) body resets to `DEFAULT_POLICY`, which makes
   `ts-default` match again. Saves run HuJSON parsing, `validation.validate` (first message wins,
@@ -75,7 +77,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from components import hujson, policy_file
+from components import hujson, hujson_format, policy_file
 from components.policy_file import PolicyFile, PolicyTest
 from components.reachability import PortSpecError, TestFailure, run_tests
 from sandbox.tailscale import errors, validation
@@ -530,6 +532,7 @@ class TailnetState:
         self.clock = clock
         self.policy_text = DEFAULT_POLICY
         self._parsed: tuple[str, PolicyFile] | None = None
+        self._etag: tuple[str, str] | None = None
         self.keys: dict[str, AuthKey] = {}
         self.devices: dict[str, Device] = {}
         self.magic_dns = True
@@ -617,8 +620,10 @@ class TailnetState:
 
     @property
     def etag(self) -> str:
-        """The quoted ETag of the stored policy text."""
-        return '"' + hashlib.sha256(self.policy_text.encode()).hexdigest() + '"'
+        """The quoted ETag: SHA-256 hex of the `hujson.Format`ted stored text (see module doc)."""
+        if self._etag is None or self._etag[0] != self.policy_text:
+            self._etag = (self.policy_text, '"' + hujson_format.etag(self.policy_text) + '"')
+        return self._etag[1]
 
     @property
     def is_default(self) -> bool:

@@ -46,11 +46,11 @@ def test_etag_is_sha256_of_formatted_text() -> None:
     ("text", "message"),
     [
         ("", "hujson: line 1, column 1: parsing value: unexpected EOF"),
-        ("{\n  \"a\": 1,\n  @}", "hujson: line 3, column 3: invalid character '@' at start of value"),
-        ("{\"a\": tru}", "hujson: line 1, column 7: invalid literal: tru"),
+        ('{\n  "a": 1,\n  @}', "hujson: line 3, column 3: invalid character '@' at start of value"),
+        ('{"a": tru}', "hujson: line 1, column 7: invalid literal: tru"),
         ('{"a": 1} x', "hujson: line 1, column 10: invalid character 'x' after top-level value"),
         ("[1, 2", "hujson: line 1, column 6: parsing array after value: unexpected EOF"),
-        ("[{\"a\": ]", "hujson: line 1, column 8: invalid character ']' at start of value"),
+        ('[{"a": ]', "hujson: line 1, column 8: invalid character ']' at start of value"),
     ],
 )
 def test_errors_name_line_and_column(text: str, message: str) -> None:
