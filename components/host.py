@@ -2,28 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, cast
 
 import pulumi
 from pulumi_command import remote
 
 from components.config import HostConfig
+from components.host_state import HostState, HostStateArgs
+from components.remote_script import script
 
-SCRIPTS = Path(__file__).parent / "scripts"
 HF_CACHE = "/var/lib/sovereign-ai/huggingface"
 """Host directory mounted as the container's Hugging Face cache, so weights survive restarts."""
 
 SECRET_STREAMS = ["stdout", "stderr"]
-
-
-def script(name: str, **env: str | int) -> str:
-    """A script from components/scripts with its non-secret inputs as leading `export` lines."""
-    exports = "".join(f"export {key}={shlex.quote(str(value))}\n" for key, value in env.items())
-    return exports + (SCRIPTS / name).read_text()
 
 
 def vllm_command(host: HostConfig, bind_address: str) -> list[str]:
@@ -77,7 +70,9 @@ class InferenceHost(pulumi.ComponentResource):
 
     Each step is one `remote.Command` running an idempotent script from `components/scripts/`.
     Secrets travel on stdin; command output is kept as a secret. Changing the model, image or flags
-    replaces only the container step (and the readiness check after it).
+    replaces only the container step (and the readiness check after it). A `HostState` between the
+    firewall and the container looks at the host on refresh, so a container stopped by hand, another
+    model or a new tailnet address is reported and repaired by re-running those two steps.
     """
 
     tailnet_ip: pulumi.Output[str]
@@ -113,6 +108,7 @@ class InferenceHost(pulumi.ComponentResource):
             delete: str | None = None,
             triggers: list[Any] | None = None,
             ignore_changes: list[str] | None = None,
+            delete_before_replace: bool = False,
         ) -> remote.Command:
             return remote.Command(
                 f"{name}-{step_name}",
@@ -126,6 +122,7 @@ class InferenceHost(pulumi.ComponentResource):
                     depends_on=after,
                     additional_secret_outputs=SECRET_STREAMS,
                     ignore_changes=ignore_changes,
+                    delete_before_replace=delete_before_replace,
                 ),
             )
 
@@ -141,19 +138,29 @@ class InferenceHost(pulumi.ComponentResource):
             # a new key alone must not re-run the join. A new hostname or tag set does.
             ignore_changes=["stdin"],
         )
-        address = remote.Command(
-            f"{name}-address",
-            connection=connection,
-            create=script("tailnet_address.sh"),
-            triggers=[join.id],  # a new join may bring a new address
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[join]),
-        )
         firewall = step("firewall", script("firewall.sh", SSH_PORT=host.ssh_port), [join])
-        parsed = address.stdout.apply(_parse_address)
-        self.tailnet_ip = parsed.apply(lambda a: a["ip"])
-        self.dns_name = parsed.apply(lambda a: a["dnsName"])
-        bind = self.tailnet_ip if host.bind_address is None else pulumi.Output.from_input(host.bind_address)
         container_name = f"vllm-{host.name}"
+        # Looks at the host on every refresh (remote.Command cannot): a stopped container, another
+        # model or a new address replaces it, and its new id re-runs the container step below.
+        state = HostState(
+            f"{name}-state",
+            HostStateArgs(
+                connection={
+                    "host": host.address,
+                    "port": host.ssh_port,
+                    "user": host.user,
+                    "private_key": args.private_key,
+                    "host_key": host.host_key,
+                },
+                container=container_name,
+                model_id=host.model_id,
+                join_id=join.id,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[firewall]),
+        )
+        self.tailnet_ip = state.tailnet_ip
+        self.dns_name = state.dns_name
+        bind = self.tailnet_ip if host.bind_address is None else pulumi.Output.from_input(host.bind_address)
         secrets_stdin = pulumi.Output.all(args.huggingface_token, args.vllm_api_key).apply(
             lambda values: env_file_lines(values[0], values[1])
         )
@@ -168,10 +175,13 @@ class InferenceHost(pulumi.ComponentResource):
                     HF_CACHE=HF_CACHE,
                 )
             ),
-            [firewall],
+            [firewall, state],
             stdin=_secret(secrets_stdin),
             delete=script("vllm_remove.sh", CONTAINER=container_name),
-            triggers=[host.image, host.model, host.model_id, host.port, *vllm_command(host, "")],
+            triggers=[state.id, host.image, host.model, host.model_id, host.port, *vllm_command(host, "")],
+            # One container per host, by name: the old one goes before the new one starts, or the old
+            # step's delete would remove the new container.
+            delete_before_replace=True,
         )
         self.model_base_url = self.tailnet_ip.apply(lambda ip: f"http://{ip}:{host.port}")
         step(
@@ -198,16 +208,6 @@ class InferenceHost(pulumi.ComponentResource):
                 "served_model_ids": self.served_model_ids,
             }
         )
-
-
-def _parse_address(stdout: str) -> dict[str, str]:
-    try:
-        value = json.loads(stdout.strip().splitlines()[-1])
-    except (ValueError, IndexError):
-        raise ValueError(
-            f"could not read the tailnet address from `tailscale ip -4`/`status`: {stdout!r}"
-        ) from None
-    return {"ip": str(value.get("ip", "")), "dnsName": str(value.get("dnsName", ""))}
 
 
 def _reachable_bind(bind_address: str | None, tailnet_ip: str) -> str:

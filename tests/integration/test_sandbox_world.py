@@ -34,7 +34,8 @@ import yaml
 from components.aperture import ApertureConfigProvider
 from components.config import StackConfig, parse_config
 from components.gateway import aperture_grants, provider_entry
-from components.host import HF_CACHE, _parse_address, env_file_lines, script, vllm_command
+from components.host import HF_CACHE, env_file_lines, script, vllm_command
+from components.host_state import observation
 from components.policy_file import Grant, render
 from components.tailnet_policy import policy_for
 from sandbox.host.testing import run_remote
@@ -162,7 +163,7 @@ def deploy_host(world: World, auth_key: str, model: str | None = None) -> str:
     run_ok(
         world, script("join_tailnet.sh", TS_HOSTNAME=host.tailnet_hostname, TS_TAGS=",".join(tags)), auth_key
     )
-    ip = _parse_address(run_ok(world, script("tailnet_address.sh")))["ip"]
+    ip = observation(run_ok(world, script("observe_host.sh", CONTAINER=f"vllm-{host.name}")))["ip"]
     run_ok(world, script("firewall.sh", SSH_PORT=host.ssh_port))
     deploy_container(world, host.model, ip)
     return ip

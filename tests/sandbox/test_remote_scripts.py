@@ -22,7 +22,8 @@ import asyncssh
 import pytest
 
 from components.config import HostConfig
-from components.host import HF_CACHE, _parse_address, env_file_lines, script, vllm_command
+from components.host import HF_CACHE, env_file_lines, script, vllm_command
+from components.host_state import observation
 from sandbox.host import HostHandle, start_host
 from sandbox.host.state import is_alive, locked_json, read_json, shim_calls
 from sandbox.host.testing import RemoteResult, StandInControl, free_port, run_remote
@@ -70,9 +71,9 @@ def join(host: HostHandle, key: asyncssh.SSHKey, secret: str) -> Result:
 
 
 def joined(host: HostHandle, key: asyncssh.SSHKey, control: StandInControl) -> str:
-    """Join and return the tailnet IP (tailnet_address.sh read by host.py's parser)."""
+    """Join and return the tailnet IP (observe_host.sh read by HostState's parser)."""
     assert join(host, key, control.add_key()).exit_status == 0
-    return _parse_address(ssh(host, key, script("tailnet_address.sh")).stdout)["ip"]
+    return observation(ssh(host, key, script("observe_host.sh", CONTAINER=CONTAINER)).stdout)["ip"]
 
 
 def container_command(cfg: HostConfig, bind: str) -> str:
@@ -220,14 +221,37 @@ def test_join_with_a_used_key_fails_with_the_backend_error(
 # -- address, firewall ----------------------------------------------------------------------------
 
 
-def test_tailnet_address_prints_ip_and_dns_name(
+def test_observe_host_prints_address_and_a_missing_container(
     host: HostHandle, client_key: asyncssh.SSHKey, control: StandInControl
 ) -> None:
     join(host, client_key, control.add_key())
-    result = ssh(host, client_key, script("tailnet_address.sh"))
+    result = ssh(host, client_key, script("observe_host.sh", CONTAINER=CONTAINER))
     ip = control.devices[0]["addresses"][0]
-    assert json.loads(result.stdout) == {"ip": ip, "dnsName": "spark.sandbox.ts.net"}
-    assert _parse_address(result.stdout) == {"ip": ip, "dnsName": "spark.sandbox.ts.net"}
+    assert json.loads(result.stdout) == {
+        "ip": ip,
+        "dnsName": "spark.sandbox.ts.net",
+        "container": "missing",
+        "cmd": [],
+    }
+    assert observation(result.stdout) == {
+        "ip": ip,
+        "dnsName": "spark.sandbox.ts.net",
+        "container": "missing",
+        "model": "",
+    }
+
+
+def test_observe_host_sees_the_container_state_and_its_model(
+    host: HostHandle, client_key: asyncssh.SSHKey, control: StandInControl
+) -> None:
+    ip = joined(host, client_key, control)
+    cfg = config(host)
+    assert ssh(host, client_key, container_command(cfg, ip), stdin="").exit_status == 0
+    seen = observation(ssh(host, client_key, script("observe_host.sh", CONTAINER=CONTAINER)).stdout)
+    assert (seen["container"], seen["model"], seen["ip"]) == ("running", cfg.model_id, ip)
+    assert ssh(host, client_key, f"sudo docker stop {CONTAINER}").exit_status == 0
+    stopped = observation(ssh(host, client_key, script("observe_host.sh", CONTAINER=CONTAINER)).stdout)
+    assert stopped["container"] == "exited"
 
 
 def test_firewall_denies_incoming_except_ssh(host: HostHandle, client_key: asyncssh.SSHKey) -> None:
@@ -414,7 +438,7 @@ def test_join_through_the_tailscale_api_emulator(
     first, second = (start_host(tmp_path / n, public, url, name=n) for n in ("spark", "spark2"))
     try:
         joined_first = join(first, client_key, secret)
-        address = _parse_address(ssh(first, client_key, script("tailnet_address.sh")).stdout)
+        address = observation(ssh(first, client_key, script("observe_host.sh", CONTAINER=CONTAINER)).stdout)
         reused = join(second, client_key, secret)
     finally:
         first.stop()

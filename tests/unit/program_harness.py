@@ -39,8 +39,8 @@ class ProgramMocks(pulumi.runtime.Mocks):
         outputs = dict(args.inputs)
         if args.typ == "tailscale:index/tailnetKey:TailnetKey":
             outputs["key"] = AUTH_KEY
-        if args.typ == "command:remote:Command" and args.name.endswith("-address"):
-            outputs["stdout"] = json.dumps({"ip": TAILNET_IP, "dnsName": DNS_NAME}) + "\n"
+        if args.typ == "pulumi-python:dynamic/host:State":
+            outputs.update(tailnet_ip=TAILNET_IP, dns_name=DNS_NAME)
         if args.typ == "pulumi-python:dynamic/aperture:Config":
             outputs["effective_grants"] = args.inputs.get("grants")
         return f"{args.name}-id", outputs
