@@ -27,6 +27,15 @@ writes without `sudo`), and `docker` reads `--env-file`/`-v` paths the same way.
 privilege. `curl` is the real one (it reaches the fake vLLM on its loopback address). The Tailscale
 installer (`curl ... | sudo sh`) is never reached: the `tailscale` shim is "already installed".
 
+Environment requests (`env`, what pulumi-command's `environment` sends) are answered as sshd with
+`AcceptEnv` does: names matching one of `accept_env`'s patterns (default `ACCEPT_ENV`) are accepted and
+set for the command, any other name is refused (the client sees `ssh: setenv failed`).
+
+Test switches on `HostHandle`: `refuse_connections(n)` closes the next `n` connections before the SSH
+handshake (a host that is still booting), `drop_connections()` cuts every open connection (a reboot
+or a network drop mid-command), and `connections` counts the connections the server has seen.
+`start_host(passwords={user: password})` also allows password and keyboard-interactive logins.
+
 Audit: with an `audit_path`, every command appends one JSON line `{"service": "host", "command": <first
 200 characters, `export NAME=value` lines reduced to `export NAME`>, "mutating": true, "identity": <SSH
 user>, "status": <exit code>}`.
@@ -36,6 +45,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import json
 import os
 import re
@@ -46,6 +56,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 
@@ -62,6 +73,9 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 ADDRESS = "127.0.0.1"
 """The only address the SSH server listens on."""
+
+ACCEPT_ENV = ("LANG", "LC_*", "PULUMI_COMMAND_*", "SOVEREIGN_*")
+"""Default `AcceptEnv` patterns: Ubuntu's (`LANG LC_*`), pulumi-command's two variables, the project's prefix."""
 
 _EXPORT = re.compile(
     r"""^(\s*export\s+)([A-Za-z_][A-Za-z0-9_]*)=(?:'[^']*'(?:"'"'[^']*')*|"[^"]*"|[^\s]*)""", re.M
@@ -105,15 +119,30 @@ class AuditLog:
 
 
 class HostSSHServer(asyncssh.SSHServer):
-    """Public-key-only authentication against the keys the host was started with."""
+    """Public-key authentication against the keys the host was started with (and optional passwords)."""
 
-    def __init__(self, authorized: frozenset[bytes]) -> None:
+    def __init__(self, authorized: frozenset[bytes], host: _Host) -> None:
         self._authorized = authorized
+        self._host = host
+        self._connection: asyncssh.SSHServerConnection | None = None
         self.children: set[int] = set()
         """Process groups of this connection's running commands, killed if the client goes away."""
 
+    def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
+        """Count the connection; refuse it if asked to; filter its `env` requests by `accept_env`."""
+        self._host.connections_seen += 1
+        if self._host.refuse_remaining > 0:
+            self._host.refuse_remaining -= 1
+            asyncio.get_running_loop().call_soon(conn.abort)
+            return
+        self._connection = conn
+        self._host.live.add(conn)
+        _filter_env_requests(conn, self._host.accept_env)
+
     def connection_lost(self, exc: Exception | None) -> None:
         """End the commands of a connection that closed under them."""
+        if self._connection is not None:
+            self._host.live.discard(self._connection)
         for pid in list(self.children):
             _kill_group(pid)
 
@@ -129,6 +158,41 @@ class HostSSHServer(asyncssh.SSHServer):
         """Whether `key` is one of the authorised client keys (any user name)."""
         return key.public_data in self._authorized
 
+    def password_auth_supported(self) -> bool:
+        """Passwords only when the host was started with some."""
+        return bool(self._host.passwords)
+
+    def validate_password(self, username: str, password: str) -> bool:
+        """Whether `password` is `username`'s."""
+        return bool(self._host.passwords) and self._host.passwords.get(username) == password
+
+
+def _filter_env_requests(conn: asyncssh.SSHServerConnection, patterns: tuple[str, ...]) -> None:
+    """Make this connection's session channels refuse `env` names matching none of `patterns`.
+
+    asyncssh accepts every `env` request; sshd accepts only `AcceptEnv` names and answers failure
+    otherwise. The channel's request handler is replaced on each new session channel.
+    """
+    create = conn.create_server_channel
+
+    def create_filtered(*args: Any, **kwargs: Any) -> asyncssh.SSHServerChannel[Any]:
+        channel = create(*args, **kwargs)
+        environment: dict[bytes, bytes] = channel._env
+
+        def process_env_request(packet: Any) -> bool:
+            name = packet.get_string()
+            value = packet.get_string()
+            packet.check_end()
+            if not any(fnmatch.fnmatchcase(name.decode(errors="replace"), p) for p in patterns):
+                return False
+            environment[name] = value
+            return True
+
+        channel._process_env_request = process_env_request  # type: ignore[method-assign]
+        return channel
+
+    conn.create_server_channel = create_filtered  # type: ignore[method-assign]
+
 
 @dataclass
 class _Host:
@@ -139,7 +203,12 @@ class _Host:
     tailscale_url: str | None
     audit: AuditLog
     bash: str
+    accept_env: tuple[str, ...] = ACCEPT_ENV
+    passwords: dict[str, str] = field(default_factory=dict)
     running: set[asyncio.subprocess.Process] = field(default_factory=set)
+    live: set[asyncssh.SSHServerConnection] = field(default_factory=set)
+    connections_seen: int = 0
+    refuse_remaining: int = 0
 
     def environment(self, user: str) -> dict[str, str]:
         home = self.paths.root / "home" / user
@@ -175,7 +244,7 @@ class _Host:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=self.paths.root / "home" / user,
-            env=self.environment(user),
+            env=self.environment(user) | dict(process.env),
             start_new_session=True,
         )
         self.running.add(child)
@@ -262,6 +331,30 @@ class HostHandle:
         """The host's filesystem root (where /etc/sovereign-ai and /var/lib/sovereign-ai land)."""
         return self.paths.root
 
+    @property
+    def connections(self) -> int:
+        """How many SSH connections the server has seen (refused ones included)."""
+        return self._host.connections_seen
+
+    def refuse_connections(self, count: int) -> None:
+        """Close the next `count` connections before the SSH handshake (a host still booting)."""
+
+        def refuse() -> None:
+            self._host.refuse_remaining = count
+
+        self._loop.call_soon_threadsafe(refuse)
+
+    def drop_connections(self) -> int:
+        """Cut every open SSH connection now (their commands are killed); returns how many."""
+
+        async def drop() -> int:
+            live = list(self._host.live)
+            for conn in live:
+                conn.abort()
+            return len(live)
+
+        return asyncio.run_coroutine_threadsafe(drop(), self._loop).result(timeout=10)
+
     def set_vllm_startup_seconds(self, seconds: float) -> None:
         """How long containers started from now on keep their port closed (simulated model load)."""
         self.paths.settings.write_text(json.dumps({"vllm_startup_seconds": seconds}))
@@ -296,6 +389,8 @@ def start_host(
     audit_path: str | os.PathLike[str] | None = None,
     vllm_startup_seconds: float = 0.0,
     port: int = 0,
+    accept_env: tuple[str, ...] = ACCEPT_ENV,
+    passwords: dict[str, str] | None = None,
 ) -> HostHandle:
     """Start an emulated GB10 host on 127.0.0.1 (OS-chosen port) in a background thread.
 
@@ -306,6 +401,8 @@ def start_host(
     :param audit_path: a JSONL file to append one line per remote command to.
     :param vllm_startup_seconds: how long a started vLLM container refuses connections.
     :param port: the SSH port; 0 lets the OS choose.
+    :param accept_env: `AcceptEnv` patterns (fnmatch) of the environment variables a client may set.
+    :param passwords: user name -> password logins allowed besides the keys (none by default).
     """
     keys = [asyncssh.import_public_key(line.strip()) for line in authorized_keys if line.strip()]
     if not keys:
@@ -328,6 +425,8 @@ def start_host(
         tailscale_url=tailscale_url,
         audit=AuditLog(Path(audit_path) if audit_path is not None else None),
         bash=bash,
+        accept_env=tuple(accept_env),
+        passwords=dict(passwords or {}),
     )
     authorized = frozenset(key.public_data for key in keys)
     loop = asyncio.new_event_loop()
@@ -336,7 +435,7 @@ def start_host(
 
     async def listen() -> asyncssh.SSHAcceptor:
         return await asyncssh.create_server(
-            lambda: HostSSHServer(authorized),
+            lambda: HostSSHServer(authorized, host),
             ADDRESS,
             port,
             server_host_keys=[host_key],
