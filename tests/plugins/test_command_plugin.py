@@ -7,7 +7,6 @@ its own host. What the engine would show a user is what the `RecordingEngine` re
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import time
@@ -168,7 +167,7 @@ def test_check_fills_upstream_defaults_and_keeps_connection_secret(plugin: Plugi
 
 
 def test_check_reports_bad_inputs_by_property(plugin: Plugin) -> None:
-    response = plugin.check("bad", {"connection": secret({"port": 22}), "logging": "loud", "hostKey": 1})
+    response = plugin.check("bad", {"connection": secret({"port": 22}), "logging": "loud"})
     reasons = {failure.property: failure.reason for failure in response.failures}
     assert "connection.host is required" in reasons["connection"]
     assert "logging must be one of stdout, stderr, stdoutAndStderr, none" in reasons["logging"]
@@ -689,4 +688,3 @@ def test_cancel_stops_a_running_command_and_the_plugin(
             assert running.process.returncode == 0
         finally:
             running.stop()
-    assert not os.path.exists(tmp_path / "nothing")
