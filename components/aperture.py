@@ -34,6 +34,8 @@ from typing import Any, NotRequired, TypedDict
 
 import pulumi
 import pulumi.dynamic
+from pulumi.output import Unknown
+from pulumi.runtime import rpc
 
 from components.aperture_client import (
     GATEWAY_CONFIG_KEY,
@@ -45,6 +47,7 @@ from components.aperture_client import (
     resolve_settings,
 )
 from components.aperture_merge import (
+    UNKNOWN,
     DesiredConfig,
     changed_inputs,
     input_failures,
@@ -89,7 +92,7 @@ class ApertureConfigProvider(pulumi.dynamic.ResourceProvider):
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.CheckResult:
         """Reject a baseurl ending in /v1, a provider without models, a grant without a role."""
-        failures = [pulumi.dynamic.CheckFailure(f.property, f.reason) for f in input_failures(news)]
+        failures = [pulumi.dynamic.CheckFailure(f.property, f.reason) for f in input_failures(_plain(news))]
         return pulumi.dynamic.CheckResult(news, failures)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.DiffResult:
@@ -199,6 +202,23 @@ def _outs(desired: DesiredConfig, snapshot: ConfigSnapshot) -> dict[str, Any]:
         "provider_names": live.provider_names,
         "etag": snapshot.etag,
     }
+
+
+def _plain(value: Any) -> Any:
+    """Inputs as `check` validates them: preview unknowns as the UNKNOWN sentinel, secrets unwrapped.
+
+    The dynamic provider host deserializes with unknowns kept (`rpc.Unknown` objects) and marks a
+    container holding a secret as a secret itself; the pure validation speaks plain values only.
+    """
+    if isinstance(value, Unknown):
+        return UNKNOWN
+    if rpc.is_rpc_secret(value):
+        return _plain(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 class ApertureConfig(pulumi.dynamic.Resource, module="aperture", name="Config"):

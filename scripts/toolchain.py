@@ -408,6 +408,7 @@ def build() -> int:
     log_path().parent.mkdir(parents=True, exist_ok=True)
     log_path().write_text(f"toolchain build {time.strftime('%Y-%m-%dT%H:%M:%S')}\n")
     cache_dir().mkdir(parents=True, exist_ok=True)
+    (ROOT / ".state").mkdir(exist_ok=True)  # the local backend of `make -s env` (PULUMI_BACKEND_URL)
     runner = Runner(log_path())
     started = time.monotonic()
     cli_ok = runner.step(f"pulumi CLI v{PULUMI_VERSION}", lambda: build_cli(runner))
