@@ -22,6 +22,11 @@ if [ ! -f "$policy_config" ]; then
   echo "stack.sh: sovereign-ai:environment is '$environment': use development or production" >&2
   exit 1
 fi
+if [ "$stack" = "sandbox" ]; then
+  # The sandbox stack holds no secret; its committed encryptionsalt is for this fixed passphrase.
+  export PULUMI_CONFIG_PASSPHRASE=sovereign-ai-local
+fi
+mkdir -p .state
 pulumi stack select --create "$stack" >/dev/null
 echo "==> pulumi $action --stack $stack ($environment guardrails: $policy_config)"
 args=(--stack "$stack" --policy-pack policies --policy-pack-config "$policy_config")
