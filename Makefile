@@ -6,8 +6,15 @@ STACK ?= dev
 VENV := venv
 POLICY_VENV := policies/venv
 ENGINE_ENV = eval "$$($(PYTHON) scripts/toolchain.py env)"
+# REFRESH=1: `make preview`/`make up` read the live state first (pulumi --refresh), so drift shows.
+REFRESH ?=
+REFRESH_FLAG = $(if $(filter 1 yes true,$(REFRESH)), --refresh)
+# BACKEND_URL: a state backend other than the local .state/ (CI: the team's shared backend, e.g.
+# https://api.pulumi.com or s3://bucket); used by preview, up and verify.
+BACKEND_URL ?=
+BACKEND_ENV = $(if $(BACKEND_URL), export PULUMI_BACKEND_URL='$(BACKEND_URL)';)
 
-.PHONY: setup toolchain venvs env demo test test-unit lint preview up verify sandbox-up sandbox-down sandbox-status bench clean
+.PHONY: setup toolchain venvs env demo test test-unit lint docs preview up verify sandbox-up sandbox-down sandbox-status bench clean
 
 setup: toolchain venvs
 
@@ -51,12 +58,18 @@ lint: venvs
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/actionlint
+	$(VENV)/bin/zizmor --offline --quiet .github/workflows
+
+# README.md's configuration reference, generated from the field descriptions in components/config.py.
+docs: venvs
+	@$(VENV)/bin/python scripts/config_reference.py --write
 
 preview: setup
-	@$(ENGINE_ENV); scripts/stack.sh preview $(STACK)
+	@$(ENGINE_ENV);$(BACKEND_ENV) scripts/stack.sh preview $(STACK)$(REFRESH_FLAG)
 
 up: setup
-	@$(ENGINE_ENV); scripts/stack.sh up $(STACK)
+	@$(ENGINE_ENV);$(BACKEND_ENV) scripts/stack.sh up $(STACK)$(REFRESH_FLAG)
 
 # The main job on the embedded default: sandbox up, pulumi up of stack `sandbox`, verify.
 demo: setup
@@ -73,7 +86,7 @@ sandbox-status: venvs
 
 # Client -> gateway -> model with diagnosis; reads the stack's client settings.
 verify: setup
-	@$(ENGINE_ENV); $(PYTHON) scripts/verify.py --stack $(STACK)
+	@$(ENGINE_ENV);$(BACKEND_ENV) $(PYTHON) scripts/verify.py --stack $(STACK)
 
 bench: venvs
 	@for b in bench/bench_*.py; do PYTHONPATH=. $(VENV)/bin/python $$b || exit 1; done

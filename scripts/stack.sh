@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Run `pulumi preview|up` for one stack with the policy pack and the config of its environment.
-# Usage: scripts/stack.sh preview|up STACK   (the Makefile sets PATH/PULUMI_* via toolchain.py env)
+# Usage: scripts/stack.sh preview|up STACK [--refresh]   (the Makefile sets PATH/PULUMI_* via toolchain.py env)
+# --refresh reads the live state first (tailnet policy, Aperture config, hosts), so drift shows up.
 set -euo pipefail
-action="${1:?usage: scripts/stack.sh preview|up STACK}"
-stack="${2:?usage: scripts/stack.sh preview|up STACK}"
+action="${1:?usage: scripts/stack.sh preview|up STACK [--refresh]}"
+stack="${2:?usage: scripts/stack.sh preview|up STACK [--refresh]}"
+refresh="${3:-}"
+if [ -n "$refresh" ] && [ "$refresh" != "--refresh" ]; then
+  echo "stack.sh: unknown option '$refresh': the only option is --refresh" >&2
+  exit 2
+fi
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
@@ -32,5 +38,8 @@ echo "==> pulumi $action --stack $stack ($environment guardrails: $policy_config
 args=(--stack "$stack" --policy-pack policies --policy-pack-config "$policy_config")
 if [ "$action" = "up" ]; then
   args+=(--yes)
+fi
+if [ -n "$refresh" ]; then
+  args+=(--refresh)
 fi
 exec pulumi "$action" "${args[@]}"
