@@ -110,9 +110,25 @@ class Grant:
         return out
 
 
+ACL_SPELLINGS = ("action", "Action", "src", "users", "Users", "dst", "ports", "Ports", "proto", "Proto")
+"""Keys of an `acls` entry: the current ones and the legacy spellings Tailscale still reads
+(`users`/`ports` for `src`/`dst`, https://tailscale.com/kb/1337/acl-syntax; capitalised keys from
+the original `ACLs` format)."""
+
+
+def _first(raw: dict[str, Any], keys: tuple[str, ...], default: Any) -> Any:
+    for key in keys:
+        if key in raw:
+            return raw[key]
+    return default
+
+
 @dataclass(frozen=True)
 class Acl:
-    """A legacy `acls` entry: `src` may reach each `host:ports` in `dst` (only `accept` exists)."""
+    """A legacy `acls` entry: `src` may reach each `host:ports` in `dst` (only `accept` exists).
+
+    Read from any spelling in `ACL_SPELLINGS`; written back in the current one.
+    """
 
     action: str
     src: tuple[str, ...]
@@ -123,15 +139,15 @@ class Acl:
     @classmethod
     def from_dict(cls, raw: Any, where: str) -> Acl:
         raw = _object(raw, where)
-        src = raw.get("src", raw.get("users", []))
-        dst = raw.get("dst", raw.get("ports", []))
-        proto = raw.get("proto")
+        src = _first(raw, ("src", "users", "Users"), [])
+        dst = _first(raw, ("dst", "ports", "Ports"), [])
+        proto = _first(raw, ("proto", "Proto"), None)
         return cls(
-            action=str(raw.get("action", raw.get("Action", ""))),
+            action=str(_first(raw, ("action", "Action"), "")),
             src=_strings(src, f"{where}.src"),
             dst=_strings(dst, f"{where}.dst"),
             proto=None if proto is None else str(proto),
-            extra=_extra(raw, {"action", "Action", "src", "users", "dst", "ports", "proto"}),
+            extra=_extra(raw, set(ACL_SPELLINGS)),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -1,41 +1,75 @@
 """Who can reach what: Tailscale's evaluation of a policy file, and its `tests`.
 
-Pure module. The program uses it to check the policy it generates, the policy pack to judge stacks,
-and the sandbox's Tailscale API to run `tests` on every save, so all three agree by construction.
+Pure module. The program uses it to check the policy it generates (`policy_for`), the policy pack to
+judge stacks (`components.exposure`), and the sandbox's Tailscale API to run `tests` on every save
+and to decide what the gateway reaches, so all three agree by construction.
 
 Identities are strings: a login (`alice@example.com`), a tag (`tag:gpu`), an IP address or a `hosts`
-alias. Semantics follow Tailscale's policy syntax reference:
+alias. What each selector of a rule denotes comes from `components.selectors` (every documented
+form: https://tailscale.com/kb/1396/targets). Semantics follow Tailscale's references
+(https://tailscale.com/kb/1538/grants-syntax, https://tailscale.com/kb/1337/acl-syntax):
 - `*` matches every identity; `autogroup:danger-all` too (and devices outside the tailnet);
-- `group:x` matches its member logins (groups do not nest); `autogroup:member` every login;
-  `autogroup:tagged` every tag; `autogroup:admin` and other role autogroups the logins the
-  `Directory` says hold that role;
+- `group:x` matches its members; `autogroup:member` every login; `autogroup:tagged` every tag;
+  `autogroup:admin` and other role autogroups the logins the `Directory` says hold that role;
+  `user:*@example.com` every login of that domain;
 - `autogroup:self` as a destination matches the source user's own devices;
 - `autogroup:internet` matches only the internet (the `INTERNET` destination), through exit nodes;
-- hosts aliases and IPs/CIDRs match addresses; a destination given as an alias resolves to its address.
-Access is the union of `acls` and the network part (`ip`) of `grants`; everything else is denied.
+- addresses (IP, CIDR, range, hosts alias, `ipset:`) match an identity whose address is inside
+  them: a literal IP, a hosts alias, or the `Directory`'s addresses of a login or tag.
+Access is the union of `acls` (`action: accept`; legacy `users`/`ports`, `Action`/`Users`/`Ports`;
+`proto` by IANA name or number; `dst` as `host:ports` with IPv6 in brackets) and the network part
+(`ip`) of `grants`. `srcPosture` and `via` only narrow a grant, so they are ignored: the answer may
+say "reachable" where a posture would refuse, never the reverse. `app` opens no network access.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from components.address_set import AddressError, AddressSet
 from components.policy_file import Acl, Grant, PolicyFile, PolicyTest
+from components.selectors import INTERNET, ROLE_AUTOGROUPS, Resolver, Selection, is_login
 
-INTERNET = "autogroup:internet"
-"""Destination identity that stands for the internet (reached only through exit nodes)."""
-
-ROLE_AUTOGROUPS = (
-    "autogroup:admin",
-    "autogroup:owner",
-    "autogroup:network-admin",
-    "autogroup:it-admin",
-    "autogroup:billing-admin",
-    "autogroup:auditor",
-)
+__all__ = [
+    "ALL_PORTS",
+    "INTERNET",
+    "PROTOCOLS",
+    "ROLE_AUTOGROUPS",
+    "Directory",
+    "Evaluator",
+    "PortRange",
+    "PortSpecError",
+    "Rule",
+    "TestFailure",
+    "can_reach",
+    "network_rules",
+    "parse_ports",
+    "run_tests",
+    "split_destination",
+]
 
 PROTOCOLS = ("tcp", "udp", "icmp")
+"""What a rule without a protocol opens."""
+
+IANA_PROTOCOLS = {
+    "icmp": 1,
+    "igmp": 2,
+    "ipv4": 4,
+    "ip-in-ip": 4,
+    "tcp": 6,
+    "egp": 8,
+    "igp": 9,
+    "udp": 17,
+    "gre": 47,
+    "esp": 50,
+    "ah": 51,
+    "ipv6-icmp": 58,
+    "sctp": 132,
+}
+"""Protocol names an ACL's `proto` may use, with their IANA numbers (a number is accepted too)."""
+
+_CANONICAL = {1: "icmp", 6: "tcp", 17: "udp"}
 
 
 @dataclass(frozen=True)
@@ -45,8 +79,8 @@ class Directory:
     roles: Mapping[str, frozenset[str]] = field(default_factory=dict)
     """Role autogroup (e.g. `autogroup:admin`) -> logins holding it."""
 
-    addresses: Mapping[str, str] = field(default_factory=dict)
-    """Identity (login or tag) -> a tailnet IP of one of its devices, for IP/CIDR selectors."""
+    addresses: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
+    """Identity (login or tag) -> the tailnet IPs of its devices, for address selectors."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +94,7 @@ class PortRange:
     def covers(self, proto: str, port: int) -> bool:
         if proto not in self.protocols:
             return False
-        if proto == "icmp":
+        if proto not in ("tcp", "udp", "sctp"):
             return True
         return self.low <= port <= self.high
 
@@ -102,6 +136,28 @@ def parse_ports(spec: str, default_protocols: Iterable[str] = PROTOCOLS) -> list
     return ranges
 
 
+def acl_protocols(proto: str | None, where: str) -> frozenset[str]:
+    """An ACL's `proto` (IANA name or number; unset: tcp, udp and icmp) as protocol names."""
+    if proto is None or proto == "":
+        return frozenset(PROTOCOLS)
+    text = proto.strip().lower()
+    number = int(text) if text.isdigit() else IANA_PROTOCOLS.get(text)
+    if number is None or not 0 <= number <= 255:
+        raise PortSpecError(f"{where}.proto {proto!r}: unknown protocol")
+    return frozenset({_CANONICAL.get(number, text if not text.isdigit() else f"proto-{number}")})
+
+
+def split_host_ports(destination: str, where: str) -> tuple[str, str]:
+    """An ACL `dst` entry: `tag:gpu:22`, `100.64.0.1:80,443`, `[fd7a:115c:a1e0::1]:22` -> host, ports."""
+    if destination.startswith("["):
+        host, sep, ports = destination[1:].partition("]:")
+    else:
+        host, sep, ports = destination.rpartition(":")
+    if not sep or not host:
+        raise PortSpecError(f"{where} {destination!r}: expected host:ports")
+    return host, ports
+
+
 @dataclass(frozen=True)
 class Rule:
     """One network rule after normalisation: where it came from, sources, destinations, ports."""
@@ -117,7 +173,7 @@ class Rule:
 def network_rules(policy: PolicyFile) -> Iterator[Rule]:
     """Every rule that opens network access: acls (dst `host:ports`) and grants with `ip`."""
     for index, acl in enumerate(policy.acls):
-        if acl.action != "accept":
+        if acl.action.lower() != "accept":
             continue
         yield from _acl_rules(index, acl)
     for index, grant in enumerate(policy.grants):
@@ -126,12 +182,11 @@ def network_rules(policy: PolicyFile) -> Iterator[Rule]:
 
 
 def _acl_rules(index: int, acl: Acl) -> Iterator[Rule]:
-    protocols = (acl.proto.lower(),) if acl.proto else PROTOCOLS
+    where = f"acls[{index}]"
+    protocols = acl_protocols(acl.proto, where)
     for dst in acl.dst:
-        host, sep, ports = dst.rpartition(":")
-        if not sep:
-            raise PortSpecError(f"acls[{index}].dst {dst!r}: expected host:ports")
-        yield Rule(f"acls[{index}]", acl.src, (host,), tuple(parse_ports(ports, protocols)))
+        host, ports = split_host_ports(dst, f"{where}.dst")
+        yield Rule(where, acl.src, (host,), tuple(parse_ports(ports, protocols)))
 
 
 def _grant_rule(index: int, grant: Grant) -> Rule:
@@ -150,6 +205,7 @@ class Evaluator:
     def __init__(self, policy: PolicyFile, directory: Directory | None = None) -> None:
         self.policy = policy
         self.directory = directory or Directory()
+        self.resolver = Resolver(policy)
         self.rules = list(network_rules(policy))
         # Index: a question about one port only looks at the rules that can cover it.
         self._by_port: dict[int, list[int]] = {}
@@ -160,6 +216,7 @@ class Evaluator:
                     self._by_port.setdefault(port, []).append(index)
             else:
                 self._wide.append(index)
+        self._identity_addresses: dict[str, AddressSet] = {}
 
     def _candidates(self, port: int) -> list[Rule]:
         indexes = sorted(self._by_port.get(port, []) + self._wide)
@@ -167,54 +224,64 @@ class Evaluator:
 
     # -- selectors ------------------------------------------------------------------------------
 
-    def _address(self, identity: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-        candidate = self.policy.hosts.get(identity, self.directory.addresses.get(identity, identity))
-        try:
-            return ipaddress.ip_address(candidate.split("/")[0] if "/" in candidate else candidate)
-        except ValueError:
-            return None
+    def selection(self, selectors: Iterable[str]) -> Selection:
+        """What a list of selectors (a rule's `src` or `dst`) denotes."""
+        return self.resolver.resolve_all(tuple(selectors))
 
-    def _network(self, selector: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-        value = self.policy.hosts.get(selector, selector)
-        try:
-            return ipaddress.ip_network(value, strict=False)
-        except ValueError:
-            return None
+    def addresses_of(self, identity: str) -> AddressSet:
+        """The addresses an identity stands for: a literal IP, a hosts alias, or the Directory's."""
+        found = self._identity_addresses.get(identity)
+        if found is not None:
+            return found
+        texts: Sequence[str]
+        if identity in self.policy.hosts:
+            texts = (self.policy.hosts[identity],)
+        else:
+            known = self.directory.addresses.get(identity, identity)
+            texts = (known,) if isinstance(known, str) else known
+        found = AddressSet()
+        for text in texts:
+            try:
+                found = found | AddressSet.parse(text)
+            except AddressError:
+                continue
+        self._identity_addresses[identity] = found
+        return found
+
+    def selects(self, selection: Selection, identity: str, src: str | None = None) -> bool:
+        """Does `selection` include `identity`? `src` is the source, for `autogroup:self`."""
+        if identity == INTERNET:
+            return INTERNET in selection.autogroups
+        if selection.everything:
+            return True
+        if is_login(identity) and self._selects_login(selection, identity, src):
+            return True
+        if identity.startswith("tag:") and (
+            identity in selection.tags or "autogroup:tagged" in selection.autogroups
+        ):
+            return True
+        addresses = self.addresses_of(identity)
+        return bool(addresses) and selection.addresses.overlaps(addresses)
+
+    def _selects_login(self, selection: Selection, login: str, src: str | None) -> bool:
+        if login in selection.logins or "autogroup:member" in selection.autogroups:
+            return True
+        if any(login.endswith(f"@{domain}") for domain in selection.domains):
+            return True
+        if login == src and "autogroup:self" in selection.autogroups:
+            return True
+        return any(login in self.directory.roles.get(g, frozenset()) for g in selection.autogroups)
 
     def matches_src(self, selector: str, identity: str) -> bool:
         """Does the source selector of a rule match this identity?"""
-        if selector in ("*", "autogroup:danger-all"):
-            return True
-        return self._matches_common(selector, identity)
+        return self.selects(self.resolver.resolve(selector), identity)
 
     def matches_dst(self, selector: str, identity: str, src: str) -> bool:
         """Does the destination selector of a rule match this destination identity?"""
-        if identity == INTERNET:
-            return selector == INTERNET
-        if selector == "*":
-            return True
-        if selector == "autogroup:self":
-            return _is_login(identity) and identity == src
-        if selector == INTERNET:
-            return False
-        return self._matches_common(selector, identity)
-
-    def _matches_common(self, selector: str, identity: str) -> bool:
-        if selector == identity:
-            return True
-        if selector.startswith("group:"):
-            return identity in self.policy.groups.get(selector, ())
-        if selector in ("autogroup:member", "autogroup:members"):
-            return _is_login(identity)
-        if selector == "autogroup:tagged":
-            return identity.startswith("tag:")
-        if selector in ROLE_AUTOGROUPS:
-            return identity in self.directory.roles.get(selector, frozenset())
-        if selector.startswith(("tag:", "autogroup:")) or _is_login(selector):
-            return False
-        network = self._network(selector)
-        address = self._address(identity)
-        return network is not None and address is not None and address in network
+        selection = self.resolver.resolve(selector)
+        if selector in ("*", "autogroup:danger-all"):
+            return identity != INTERNET
+        return self.selects(selection, identity, src)
 
     # -- questions ------------------------------------------------------------------------------
 
@@ -243,10 +310,6 @@ def can_reach(
 ) -> bool:
     """One-off question; build an `Evaluator` to ask many."""
     return Evaluator(policy, directory).can_reach(src, dst, port, proto)
-
-
-def _is_login(identity: str) -> bool:
-    return "@" in identity and not identity.startswith(("group:", "tag:", "autogroup:"))
 
 
 # -- tests ------------------------------------------------------------------------------------

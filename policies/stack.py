@@ -3,6 +3,9 @@ resource's outputs, so they can join what no single resource shows.
 
 - `model-endpoint-gateway-only`: every model endpoint the gateway config points at (each provider
   `baseurl`) is a host that only the gateway can reach on that port, per the stack's tailnet policy.
+- `tailnet-gpu-address-rules`: rules that reach a GPU server's model port or SSH only through an
+  address form (IP, CIDR, range, hosts alias, ipset), judged against the addresses in the stack's
+  state (`host:State.tailnet_ip`, the `<host>_tailnet_ip` outputs), else the tailnet range.
 - `aperture-effective-no-wildcard-admin`: the Aperture grants read back after the deploy
   (`effectiveGrants`, or the dynamic provider's snake_case `effective_grants`), not only the
   declared ones, give no wildcard admin in production.
@@ -23,7 +26,9 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UnknownValueError
 
-from components.exposure import exposures
+from components.address_set import AddressError, AddressSet
+from components.exposure import CHECKABLE, exposures
+from components.gpu_servers import GpuServers
 from components.policy_file import PolicyFile, parse
 from policies.common import (
     ACL,
@@ -41,6 +46,11 @@ from policies.common import (
 from policies.gateway import admin_grant_text, display_url, provider_base_urls, wide_admin_grants
 
 MODEL_PORT_RULE = "tailnet-model-port-gateway-only"
+HOST_STATE = "pulumi-python:dynamic/host:State"
+"""The resource that records a GPU server's `tailnet_ip` once it has joined."""
+
+STACK = "pulumi:pulumi:Stack"
+"""The stack itself; its outputs include `<host>_tailnet_ip`."""
 
 
 @dataclass(frozen=True)
@@ -77,15 +87,45 @@ def model_endpoints(resources: Iterable[PolicyResource], tracker: UnknownTracker
     return found
 
 
-def endpoint_identities(endpoint: Endpoint, policy: PolicyFile, tags: Iterable[str]) -> list[str]:
-    """Who the endpoint is to the evaluator: its address or name, a `hosts` alias for its MagicDNS
-    short name, and the tags the stack's GPU servers carry (model endpoints are GPU servers)."""
-    identities = [endpoint.host]
+def endpoint_servers(
+    endpoint: Endpoint, policy: PolicyFile, tags: Iterable[str], context: StackContext
+) -> GpuServers:
+    """The GPU server behind an endpoint: its tags, and its address (the URL's IP, or the `hosts`
+    alias of its MagicDNS short name); a name with no known address may be anywhere in the range."""
+    address = endpoint.host
     short = endpoint.host.split(".", 1)[0]
     if short != endpoint.host and short in policy.hosts:
-        identities.append(short)
-    identities.extend(sorted(set(tags)))
-    return identities
+        address = policy.hosts[short].split("/")[0]
+    try:
+        known = AddressSet.parse(address)
+        pending = AddressSet()
+    except AddressError:
+        known, pending = AddressSet(), AddressSet.parse(str(context.network))
+    return GpuServers(endpoint.host, frozenset({context.plan.gpu_tag, *tags}), known, pending)
+
+
+def gpu_addresses(resources: Iterable[PolicyResource]) -> list[str]:
+    """The GPU servers' tailnet IPs the stack's state knows: each `host:State` resource's
+    `tailnet_ip` and each `<host>_tailnet_ip` stack output. A value unknown in preview is skipped."""
+    found: list[str] = []
+    for resource in resources:
+        try:
+            if resource.resource_type == HOST_STATE:
+                values = [resource.props.get("tailnet_ip")]
+            elif resource.resource_type == STACK:
+                values = [v for k, v in resource.props.items() if str(k).endswith("_tailnet_ip")]
+            else:
+                continue
+        except UnknownValueError:
+            continue
+        for value in values:
+            if isinstance(value, str) and value not in found:
+                try:
+                    AddressSet.parse(value)
+                except AddressError:
+                    continue
+                found.append(value)
+    return found
 
 
 def _gpu_tags(
@@ -139,17 +179,24 @@ def model_endpoint_gateway_only_validator(
             report_violation(message(who, where, text, context), endpoint.resource.urn)
             continue
         for acl, policy in policies:
-            seen: set[str] = set()
-            for identity in endpoint_identities(endpoint, policy, tags):
-                for exposure in exposures(policy, identity, gateway, [endpoint.port], context.plan.admins):
-                    if exposure.rule != MODEL_PORT_RULE or exposure.where in seen:
-                        continue
-                    seen.add(exposure.where)
-                    text = (
-                        f"points at {endpoint.url}, but {subject(acl.resource_type, acl.name)} "
-                        f"{exposure.where} {exposure.message}"
-                    )
-                    report_violation(message(who, where, text, context, uses_config=True), acl.urn)
+            servers = endpoint_servers(endpoint, policy, tags, context)
+            found = exposures(
+                policy,
+                endpoint.host,
+                gateway,
+                [endpoint.port],
+                context.plan.admins,
+                servers,
+                context.plan.gateway_address,
+            )
+            for exposure in found:
+                if exposure.rule not in (MODEL_PORT_RULE, CHECKABLE):
+                    continue
+                text = (
+                    f"points at {endpoint.url}, but {subject(acl.resource_type, acl.name)} "
+                    f"{exposure.where} {exposure.message}"
+                )
+                report_violation(message(who, where, text, context, uses_config=True), acl.urn)
     tracker.finish()
 
 
@@ -160,6 +207,45 @@ model_endpoint_gateway_only = StackValidationPolicy(
         "gateway can reach on that port."
     ),
     validate=model_endpoint_gateway_only_validator,
+)
+
+
+def tailnet_gpu_address_rules_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    """Reports rules that reach a GPU server's model port or SSH only through an address form.
+
+    The tailnet resource policies cannot see the servers' addresses, so they leave these findings
+    (`Exposure.by_address`) to this policy, which judges them against the addresses in the stack's
+    state, or the tailnet range for a server that has not joined yet.
+    """
+    context = stack_context()
+    tracker = UnknownTracker("the stack")
+    policies = _policies(args.resources, tracker)
+    tags = _gpu_tags(args.resources, context, tracker)
+    hosts = len(context.config.hosts) if context.config is not None else 1
+    plan = context.plan
+    servers = GpuServers.for_stack(
+        plan.gpu_tag, tags, gpu_addresses(args.resources), hosts, str(context.network)
+    )
+    for acl, policy in policies:
+        who = subject(acl.resource_type, acl.name)
+        found = exposures(
+            policy, plan.gpu_tag, plan.gateway, plan.model_ports, plan.admins, servers, plan.gateway_address
+        )
+        for exposure in found:
+            if exposure.by_address:
+                text = f"{exposure.message} ({exposure.rule})"
+                report_violation(message(who, exposure.where, text, context, uses_config=True), acl.urn)
+    tracker.finish()
+
+
+tailnet_gpu_address_rules = StackValidationPolicy(
+    name="tailnet-gpu-address-rules",
+    description=(
+        "Prohibits rules that reach the GPU servers' model port or SSH through an IP, CIDR, range, hosts "
+        "alias or ipset from anyone but the gateway or the admins, judged against the servers' tailnet "
+        "addresses in the stack's state, or the tailnet address range before their first join."
+    ),
+    validate=tailnet_gpu_address_rules_validator,
 )
 
 
@@ -213,5 +299,5 @@ aperture_effective_no_wildcard_admin = StackValidationPolicy(
 )
 
 
-POLICIES = [model_endpoint_gateway_only, aperture_effective_no_wildcard_admin]
+POLICIES = [model_endpoint_gateway_only, tailnet_gpu_address_rules, aperture_effective_no_wildcard_admin]
 """The stack guardrails, in the order the pack lists them."""

@@ -5,6 +5,10 @@ The policy file decides who reaches the model port (DESIGN.md §5.1), so most ru
 findings of `components.exposure.exposures()`, one policy per finding kind, judged with the same
 evaluator the program and the sandbox use. The GPU tag, the gateway selector, the model ports and
 the admins come from the stack config (`PolicyPlan.from_config`).
+
+A resource policy sees only the policy file, not the GPU servers' addresses, so findings that rest
+on an address form (`Exposure.by_address`) are left to the stack policy `tailnet-gpu-address-rules`,
+which judges them against the addresses in the stack's state.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ from functools import lru_cache
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from components.exposure import Exposure, exposures
+from components.address_set import AddressSet
+from components.exposure import CHECKABLE, Exposure, exposures
+from components.gpu_servers import GpuServers
 from components.policy_file import Acl, Grant, PolicyFile, SshRule, parse
 from components.reachability import run_tests
 from policies.common import (
@@ -42,11 +48,18 @@ class Analysis:
 
 @lru_cache(maxsize=32)
 def _analyse(
-    text: str, gpu_tag: str, gateway: str, model_ports: tuple[int, ...], admins: tuple[str, ...]
+    text: str,
+    gpu_tag: str,
+    gateway: str,
+    model_ports: tuple[int, ...],
+    admins: tuple[str, ...],
+    gateway_address: str | None,
+    address_range: str,
 ) -> Analysis:
+    servers = GpuServers(gpu_tag, frozenset({gpu_tag}), pending=AddressSet.parse(address_range))
     try:
         policy = parse(text)
-        found = tuple(exposures(policy, gpu_tag, gateway, model_ports, admins))
+        found = tuple(exposures(policy, gpu_tag, gateway, model_ports, admins, servers, gateway_address))
     except ValueError as exc:  # HuJSON syntax, section shape or port spec errors
         return Analysis(None, str(exc), ())
     return Analysis(policy, None, found)
@@ -62,7 +75,15 @@ def analysis(args: ResourceValidationArgs, context: StackContext) -> Analysis | 
     if not isinstance(text, str):
         return None
     plan = context.plan
-    return _analyse(text, plan.gpu_tag, plan.gateway, plan.model_ports, plan.admins)
+    return _analyse(
+        text,
+        plan.gpu_tag,
+        plan.gateway,
+        plan.model_ports,
+        plan.admins,
+        plan.gateway_address,
+        str(context.network),
+    )
 
 
 def _readable(args: ResourceValidationArgs) -> tuple[StackContext, str, PolicyFile, Analysis] | None:
@@ -81,8 +102,8 @@ def _report_exposures(args: ResourceValidationArgs, report_violation: ReportViol
         return
     context, who, _, result = found
     for exposure in result.findings:
-        if exposure.rule != rule:
-            continue
+        if exposure.rule != rule or exposure.by_address:
+            continue  # by_address: `tailnet-gpu-address-rules` judges it with the servers' addresses
         report_violation(message(who, exposure.where, exposure.message, context, uses_config=True), None)
 
 
@@ -198,6 +219,25 @@ tailnet_gpu_tag_admins_only = ResourceValidationPolicy(
     name="tailnet-gpu-tag-admins-only",
     description="Prohibits anyone but the admins from owning the GPU servers' tag (tagOwners).",
     validate=tailnet_gpu_tag_admins_only_validator,
+)
+
+
+def tailnet_policy_checkable_validator(
+    args: ResourceValidationArgs, report_violation: ReportViolation
+) -> None:
+    """Reports each rule that opens a model port or tcp:22 through a selector the guardrails cannot
+    resolve (so they cannot tell whether it reaches a GPU server, or from whom)."""
+    _report_exposures(args, report_violation, CHECKABLE)
+
+
+tailnet_policy_checkable = ResourceValidationPolicy(
+    name="tailnet-policy-checkable",
+    description=(
+        "Requires every rule that opens the model port or SSH to use selectors the guardrails can resolve "
+        "(defined groups, hosts and ipsets; no Tailscale Services or unmodelled autogroups), so that it "
+        "can be checked."
+    ),
+    validate=tailnet_policy_checkable_validator,
 )
 
 
@@ -319,6 +359,7 @@ tailnet_aperture_no_wildcard_admin = ResourceValidationPolicy(
 
 POLICIES = [
     tailnet_policy_readable,
+    tailnet_policy_checkable,
     tailnet_no_funnel,
     tailnet_no_danger_all,
     tailnet_no_wide_source,
