@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from components.reachability import Evaluator
+from components.reachability import Directory, Evaluator
 from sandbox.tailscale.models import TAILNET_RANGE, TailnetState
 
 
@@ -33,8 +33,11 @@ def gateway_reachability(state: TailnetState, gateway_identity: str) -> Callable
             device = next((d for d in state.devices.values() if d.address == host), None)
         if device is None:
             return False
-        targets = device.tags or [device.owner]
-        evaluator = Evaluator(state.policy())
+        # The device is named by its tags (or owner) and by its address; the gateway by its
+        # identity and by the addresses of the devices carrying it, so address rules apply too.
+        targets = [*(device.tags or [device.owner]), device.address]
+        sources = tuple(d.address for d in state.devices.values() if gateway_identity in (*d.tags, d.owner))
+        evaluator = Evaluator(state.policy(), Directory(addresses={gateway_identity: sources}))
         return any(evaluator.can_reach(gateway_identity, target, port) for target in targets)
 
     return reachable
