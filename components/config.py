@@ -85,7 +85,15 @@ class Environment(StrEnum):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+    # use_attribute_docstrings: the docstring under each field is its description, the single source
+    # of README.md's configuration reference (scripts/config_reference.py).
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_attribute_docstrings=True,
+    )
 
 
 def is_identity(entry: str) -> bool:
@@ -145,13 +153,13 @@ class TailnetConfig(_Model):
     """Logins, groups or autogroups that may call the model through the gateway."""
 
     groups: dict[str, list[str]] = {}
-    """Groups the program declares in the policy file, e.g. `{"group:ai-users": [alice@...]}`."""
+    """Groups the program declares in the policy file, e.g. `group:ai-users: [alice@example.com]`; members are logins."""
 
     gpu_tag: str = "tag:gpu"
     """Tag carried by every GPU server (applied through its auth key)."""
 
     gateway_tag: str | None = "tag:aperture"
-    """Tag of the Aperture gateway node, the only source allowed to reach the model port."""
+    """Tag of the Aperture gateway node, the only source allowed to reach the model port; `null` when you set `gatewayAddress` instead."""
 
     gateway_address: str | None = None
     """The gateway's tailnet IPv4 address, when it is not tagged (Aperture nodes often are not)."""
@@ -160,13 +168,13 @@ class TailnetConfig(_Model):
     """The tailnet's address range (Tailscale's CGNAT range unless you changed `ipPool`)."""
 
     magic_dns: bool = True
-    """MagicDNS on: clients reach the gateway by its short name (`http://ai`)."""
+    """Turn MagicDNS on, so clients reach the gateway by its short name (`http://ai`)."""
 
     base_policy: str | None = None
-    """Path (relative to the project) of your own HuJSON policy file; generated rules merge into it."""
+    """Path (relative to the project) of your own HuJSON policy file; the generated rules and tests are merged into it (see "Your existing policy file")."""
 
     overwrite_existing_policy: bool = False
-    """Let the stack replace a policy file that is no longer Tailscale's default."""
+    """Let the stack replace a policy file that is neither Tailscale's default nor one this project wrote (see "Taking over an existing policy file")."""
 
     key_expiry_seconds: Annotated[int, Field(ge=300, le=86400)] = 3600
     """Lifetime of each host's single-use auth key: it only has to survive the join."""
@@ -268,9 +276,13 @@ class HostConfig(_Model):
     """SSH address (LAN name or IP) used for the deploy; not the tailnet address."""
 
     ssh_port: Annotated[int, Field(ge=1, le=65535)] = 22
+    """SSH port of `address`."""
+
     user: str = "ubuntu"
+    """SSH login on the host; it needs passwordless sudo."""
+
     host_key: str | None = None
-    """Pinned SSH host key (`ssh-ed25519 AAAA...`); required in production."""
+    """Pinned SSH host key (`ssh-ed25519 AAAA...`, from `ssh-keyscan -t ed25519 <address>`), or `file:<path>` to read it from a file; required in production."""
 
     hostname: str | None = None
     """Tailnet hostname (MagicDNS name); defaults to `name`."""
@@ -282,15 +294,19 @@ class HostConfig(_Model):
     """The id clients and Aperture route on; defaults to `model`."""
 
     image: str = DEFAULT_IMAGE
+    """vLLM container image, pinned by tag or digest; `latest` is refused."""
+
     port: int = DEFAULT_PORT
-    """vLLM's port on the host's tailnet address."""
+    """vLLM's port on the host's tailnet address (not 22, not `sshPort`)."""
 
     gpu_memory_utilization: float = DEFAULT_GPU_MEMORY_UTILIZATION
     """Share of GB10's unified memory vLLM may claim (0 < x <= 0.95)."""
 
     max_model_len: Annotated[int, Field(ge=1024)] = DEFAULT_MAX_MODEL_LEN
+    """Context length in tokens (vLLM `--max-model-len`)."""
+
     vllm_args: list[str] = []
-    """Extra `vllm serve` flags, e.g. `["--kv-cache-dtype", "fp8"]`."""
+    """Extra `vllm serve` flags, e.g. `["--kv-cache-dtype", "fp8"]`; flags that have a key of their own here are refused."""
 
     bind_address: str | None = None
     """Address vLLM binds; default the host's tailnet IPv4. `0.0.0.0` only in development."""
@@ -393,6 +409,8 @@ class ApertureGrant(_Model):
     """One Aperture grant: who (`src`) gets which role and which models (one glob)."""
 
     src: Annotated[list[str], Field(min_length=1)]
+    """Who: logins, `group:`s, `tag:`s or `*`."""
+
     role: str
     """`admin` or `user`: without a role Aperture answers 403."""
 
@@ -458,10 +476,19 @@ class StackConfig(_Model):
     """The whole `sovereign-ai:*` namespace, validated; frozen once loaded."""
 
     environment: Environment = Environment.DEVELOPMENT
+    """Production requires a pinned SSH host key per host, never binds vLLM to `0.0.0.0`, and makes every guardrail mandatory; in development they are advisory."""
+
     tailnet: TailnetConfig
+    """The tailnet: who administers, who may use the model, tags (`sovereign-ai:tailnet` below)."""
+
     hosts: Annotated[list[HostConfig], Field(min_length=1)]
+    """One entry per GB10 box (`sovereign-ai:hosts[]` below)."""
+
     gateway: GatewayConfig = GatewayConfig()
+    """The Aperture gateway (`sovereign-ai:gateway` below)."""
+
     secrets: SecretsPresent = SecretsPresent()
+    """Filled in by the loader: which secret keys are set (never their values); not a stack setting."""
 
     @field_validator("environment", mode="before")
     @classmethod
