@@ -86,7 +86,11 @@ def exposures(
     found += judge.checkable(ports)
     found += judge.internet()
     found += _tag_owners(policy, gpu_tag, admin_set)
-    return found
+    # An acl with several `dst` entries is several rules with one origin: report it once per kind.
+    first: dict[tuple[str, str], Exposure] = {}
+    for finding in found:
+        first.setdefault((finding.rule, finding.where), finding)
+    return list(first.values())
 
 
 def _gateway(evaluator: Evaluator, gateway: str, address: str | None) -> Allowed:

@@ -1,0 +1,119 @@
+"""Metamorphic property: rewriting a policy in a form that means the same to Tailscale never changes
+the guardrails' verdict (tag -> its devices' addresses or a hosts alias of them, group -> members,
+port list -> equal range, grant -> the equivalent older ACL rule)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from components.address_set import AddressSet
+from components.exposure import exposures
+from components.gpu_servers import GpuServers
+from components.policy_file import Acl, Grant, PolicyFile
+
+ADMIN = "admin@example.com"
+USERS = ["alice@example.com", "bob@example.com", ADMIN]
+GROUPS = {"group:ai": ("alice@example.com", "bob@example.com"), "group:ops": (ADMIN,)}
+DEVICES = {"tag:gpu": "100.101.1.2", "tag:aperture": "100.100.0.2", "tag:web": "100.102.0.9"}
+"""Each tag is carried by one device, with this address (the GPU server's is known from state)."""
+
+SERVERS = GpuServers("tag:gpu", frozenset({"tag:gpu"}), AddressSet.parse("100.101.1.2"), AddressSet())
+SELECTORS = [*USERS, *GROUPS, *DEVICES, "autogroup:member", "*"]
+PORTS = [(22, 22), (8000, 8000), (7990, 8010), (80, 80), (443, 443), (21, 23)]
+
+
+def verdict(policy: PolicyFile) -> list[tuple[str, str]]:
+    found = exposures(policy, "tag:gpu", "tag:aperture", [8000], [ADMIN], SERVERS, DEVICES["tag:aperture"])
+    return sorted((f.rule, f.where) for f in found)
+
+
+grants = st.builds(
+    Grant,
+    src=st.lists(st.sampled_from(SELECTORS), min_size=1, max_size=3, unique=True).map(tuple),
+    dst=st.lists(
+        st.sampled_from([s for s in SELECTORS if s != "autogroup:member"]),
+        min_size=1,
+        max_size=2,
+        unique=True,
+    ).map(tuple),
+    ip=st.lists(st.sampled_from(PORTS), min_size=1, max_size=2, unique=True).map(
+        lambda ps: tuple(f"tcp:{a}" if a == b else f"tcp:{a}-{b}" for a, b in ps)
+    ),
+)
+policies = st.lists(grants, min_size=1, max_size=5).map(
+    lambda gs: PolicyFile(groups=GROUPS, tag_owners={t: (ADMIN,) for t in DEVICES}, grants=tuple(gs))
+)
+
+
+def rewrite_selectors(policy: PolicyFile, change: Callable[[str], tuple[str, ...]]) -> PolicyFile:
+    def each(selectors: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(new for s in selectors for new in change(s)))
+
+    return policy.with_changes(grants=tuple(Grant(each(g.src), each(g.dst), g.ip) for g in policy.grants))
+
+
+def tags_to_addresses(policy: PolicyFile) -> PolicyFile:
+    return rewrite_selectors(policy, lambda s: (DEVICES[s],) if s in DEVICES else (s,))
+
+
+def tags_to_hosts(policy: PolicyFile) -> PolicyFile:
+    hosts = {f"host-{t[4:]}": address for t, address in DEVICES.items()}
+    rewritten = rewrite_selectors(policy, lambda s: (f"host-{s[4:]}",) if s in DEVICES else (s,))
+    return rewritten.with_changes(hosts=hosts)
+
+
+def groups_to_members(policy: PolicyFile) -> PolicyFile:
+    return rewrite_selectors(policy, lambda s: GROUPS.get(s, (s,)))
+
+
+def lists_to_ranges(policy: PolicyFile) -> PolicyFile:
+    """`tcp:21-23` -> `tcp:21,22,23`, and a single port list stays: the same ports either way."""
+
+    def split(spec: str) -> str:
+        low, _, high = spec[4:].partition("-")
+        return "tcp:" + ",".join(str(p) for p in range(int(low), int(high or low) + 1))
+
+    return policy.with_changes(
+        grants=tuple(Grant(g.src, g.dst, tuple(map(split, g.ip))) for g in policy.grants)
+    )
+
+
+def grants_to_acls(policy: PolicyFile) -> PolicyFile:
+    """Each grant as the older ACL rule: `dst` entries `host:ports`, the index kept by position."""
+    acls = tuple(
+        Acl("accept", g.src, tuple(f"{d}:{spec[4:]}" for d in g.dst for spec in g.ip), proto="tcp")
+        for g in policy.grants
+    )
+    return policy.with_changes(grants=(), acls=acls)
+
+
+def same_places(found: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    return sorted((rule, where.replace("acls", "grants")) for rule, where in found)
+
+
+@given(policies)
+def test_tags_as_addresses_keep_the_verdict(policy: PolicyFile) -> None:
+    assert verdict(tags_to_addresses(policy)) == verdict(policy)
+
+
+@given(policies)
+def test_tags_as_hosts_aliases_keep_the_verdict(policy: PolicyFile) -> None:
+    assert verdict(tags_to_hosts(policy)) == verdict(policy)
+
+
+@given(policies)
+def test_groups_as_members_keep_the_verdict(policy: PolicyFile) -> None:
+    assert verdict(groups_to_members(policy)) == verdict(policy)
+
+
+@given(policies)
+def test_port_ranges_as_lists_keep_the_verdict(policy: PolicyFile) -> None:
+    assert verdict(lists_to_ranges(policy)) == verdict(policy)
+
+
+@given(policies)
+def test_grants_as_acls_keep_the_verdict(policy: PolicyFile) -> None:
+    assert same_places(verdict(grants_to_acls(policy))) == verdict(policy)
