@@ -25,6 +25,7 @@ tailnet = Tailnet(
         key_expiry_seconds=config.tailnet.key_expiry_seconds,
         magic_dns=config.tailnet.magic_dns,
         overwrite_existing_policy=config.tailnet.overwrite_existing_policy,
+        reset_on_destroy=base_path is None,
     ),
 )
 

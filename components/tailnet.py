@@ -33,6 +33,11 @@ class TailnetArgs:
     overwrite_existing_policy: bool = False
     """Replace a policy file that is not Tailscale's default (else Tailscale answers 412)."""
 
+    reset_on_destroy: bool = False
+    """On `pulumi destroy`, reset the policy file to Tailscale's default. Right when the file holds only
+    what this stack generated (no base policy): destroy then leaves the tailnet as it was before.
+    With a base policy the file is left as written, since a reset would drop the user's own rules."""
+
 
 def key_description(host_name: str) -> str:
     """Tailscale limits key descriptions to 50 alphanumeric-ish characters."""
@@ -62,6 +67,7 @@ class Tailnet(pulumi.ComponentResource):
             f"{name}-policy",
             acl=policy_text,
             overwrite_existing_content=args.overwrite_existing_policy,
+            reset_acl_on_destroy=args.reset_on_destroy,
             opts=child,
         )
         if args.magic_dns:

@@ -93,6 +93,10 @@ def serve(state_dir: Path, port_base: int = 0) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     public_key = deploy_key(paths)
     tailscale, _ = serve_tailscale(port=port_base, audit_path=paths.audit)
+    if not port_base:
+        # OS-chosen ports (tests): a /24 of its own per sandbox, from the API port, so a test's fake
+        # vLLM never collides with `make sandbox-up`'s (which keeps 127.100.0.1 for the demo).
+        tailscale.state.first_address_index(256 * (1 + tailscale.server_address[1] % 250) + 1)
     aperture, _ = serve_aperture(
         port=port_base + 1 if port_base else 0,
         default_identity=ADMIN_IDENTITY,

@@ -544,7 +544,15 @@ class TailnetState:
         self.requests: list[RequestRecord] = []
         self.audit_hooks: list[Callable[[RequestRecord], None]] = []
         self._next_host = 1
+        """Index in TAILNET_RANGE of the next device's address; see `first_address_index`."""
         self._next_device_id = 7000000000000001
+
+    def first_address_index(self, index: int) -> None:
+        """Start device addresses at `TAILNET_RANGE[index]`: two sandboxes running at once (each in
+        its own process, on its own ports) must not hand out the same loopback address."""
+        if not 1 <= index < TAILNET_RANGE.num_addresses - 256:
+            raise ValueError(f"first_address_index: {index} is outside {TAILNET_RANGE}")
+        self._next_host = index
 
     # -- identity ---------------------------------------------------------------------------------
 
