@@ -6,8 +6,11 @@ reviewers should see its two answers without opening the log: what would change,
 policy pack found (mandatory findings fail the check on a production stack). One comment per stack,
 found again by a hidden marker and edited on every push, so a PR does not collect stale previews.
 
+The comment carries pulumi's `Resources:` and `Policies:` blocks and its error lines, never the whole
+log: GitHub masks secrets in a job's log, not in a comment, so the log stays behind the run link.
+
 Usage:
-  preview_summary.py render --stack dev --outcome success preview.log > summary.md
+  preview_summary.py render --stack dev --outcome success [--run-url URL] preview.log > summary.md
   preview_summary.py post --repo owner/name --pr 12 --stack dev summary.md   (GITHUB_TOKEN in env)
 
 Standard library only: the workflow runs it with the runner's python before any venv exists.
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-MAX_LOG_CHARS = 40_000
+MAX_BLOCK_CHARS = 30_000
 """GitHub refuses comments over 65,536 characters; the full log stays in the job's output."""
 
 
@@ -83,8 +86,8 @@ def _fence(text: str) -> str:
     return f"{ticks}text\n{text}\n{ticks}"
 
 
-def render(stack: str, outcome: str, log: str) -> str:
-    """The comment body: verdict, changes, policy findings, and the log's tail folded away."""
+def render(stack: str, outcome: str, log: str, run_url: str | None = None) -> str:
+    """The comment body: verdict, changes, policy findings (folded), errors, and a link to the run."""
     preview = parse(log)
     ok = outcome == "success"
     verdict = "passed" if ok else "FAILED"
@@ -100,12 +103,12 @@ def render(stack: str, outcome: str, log: str) -> str:
     if not ok and preview.mandatory:
         lines.append("Mandatory findings block this change: fix them (each says how) and push again.")
     if not ok and preview.errors:
-        lines += ["", "**Errors:**", _fence("\n".join(preview.errors[:20]))]
+        lines += ["", "**Errors:**", _fence("\n".join(preview.errors[:20])[:MAX_BLOCK_CHARS])]
     if preview.policies:
-        lines += ["", "<details><summary>Policy findings</summary>", "", _fence("\n".join(preview.policies))]
-        lines += ["", "</details>"]
-    tail = ANSI.sub("", log)[-MAX_LOG_CHARS:]
-    lines += ["", "<details><summary>Preview output</summary>", "", _fence(tail.rstrip()), "", "</details>"]
+        findings = "\n".join(preview.policies)[:MAX_BLOCK_CHARS]
+        lines += ["", "<details><summary>Policy findings</summary>", "", _fence(findings), "", "</details>"]
+    if run_url:
+        lines += ["", f"Full output: [the preview job]({run_url})."]
     return "\n".join(lines) + "\n"
 
 
@@ -149,6 +152,7 @@ def main(argv: list[str]) -> int:
     render_cmd = sub.add_parser("render", help="print the comment for one preview log")
     render_cmd.add_argument("--stack", required=True)
     render_cmd.add_argument("--outcome", required=True, help="the preview step's outcome (success, failure)")
+    render_cmd.add_argument("--run-url", help="link to the job whose log holds the full output")
     render_cmd.add_argument("log", type=Path)
     post_cmd = sub.add_parser("post", help="add or edit the stack's comment on a pull request")
     post_cmd.add_argument("--repo", required=True)
@@ -158,7 +162,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.command == "render":
         log = args.log.read_text(errors="replace") if args.log.exists() else "(no preview output)"
-        sys.stdout.write(render(args.stack, args.outcome, log))
+        sys.stdout.write(render(args.stack, args.outcome, log, args.run_url))
         return 0
     token = os.environ.get("GITHUB_TOKEN")
     if not token:

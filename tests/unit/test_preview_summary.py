@@ -77,13 +77,21 @@ def test_render_a_passing_preview() -> None:
 
 
 def test_the_log_cannot_close_its_code_fence() -> None:
-    body = preview_summary.render("dev", "success", PASSED + "```\n<script>\n")
+    body = preview_summary.render("dev", "failure", PASSED + "```\nerror: a ``` b\n")
     assert "````text" in body and body.count("````") % 2 == 0
 
 
-def test_a_long_log_is_cut_to_fit_a_comment() -> None:
-    body = preview_summary.render("dev", "success", PASSED + "x" * 200_000)
-    assert len(body) < 65_536
+def test_the_comment_carries_findings_not_the_log() -> None:
+    """GitHub masks secrets in job logs, not in comments: the log stays behind the run link."""
+    log = PASSED.replace("Duration: 4s", "Duration: 4s\n  secret-looking output line")
+    body = preview_summary.render("dev", "success", log, "https://github.com/o/r/actions/runs/5")
+    assert "secret-looking" not in body
+    assert body.rstrip().endswith("Full output: [the preview job](https://github.com/o/r/actions/runs/5).")
+
+
+def test_a_huge_policy_block_is_cut_to_fit_a_comment() -> None:
+    log = "Policies:\n" + "        - [advisory]  x  (y)\n" * 20_000
+    assert len(preview_summary.render("dev", "success", log)) < 65_536
 
 
 def _serve(httpserver: HTTPServer, comments: list[dict[str, object]]) -> list[tuple[str, str, object]]:
