@@ -60,9 +60,9 @@ class Tailnet(pulumi.ComponentResource):
     def __init__(self, name: str, args: TailnetArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("sovereign-ai:tailnet:Tailnet", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        live = tailscale.get_acl_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        live_text = _live_policy(self)
         overwrite = args.overwrite_existing_policy
-        policy_text = live.hujson.apply(lambda text: _guard_takeover(text, overwrite, args.policy_text))
+        policy_text = _guard_takeover(live_text, overwrite, args.policy_text)
         self.policy = tailscale.Acl(
             f"{name}-policy",
             acl=policy_text,
@@ -89,6 +89,18 @@ class Tailnet(pulumi.ComponentResource):
             )
             self.auth_keys[host.name] = pulumi.Output.secret(key.key)
         self.register_outputs({"policy_id": self.policy.id})
+
+
+def _live_policy(parent: pulumi.Resource) -> str:
+    """The tailnet's policy file now, or a clear error (the API unreachable, a bad key) before any change.
+
+    A plain (blocking) invoke, so a failure is one `RunError` line naming the API, not a traceback.
+    """
+    try:
+        return str(tailscale.get_acl(opts=pulumi.InvokeOptions(parent=parent)).hujson)
+    except Exception as exc:  # the invoke's error carries the provider's message
+        message = str(exc).split("returned an error: ", 1)[-1]
+        raise pulumi.RunError(f"reading the tailnet's policy file (tailscale.get_acl): {message}") from None
 
 
 def _guard_takeover(live_text: str, overwrite: bool, policy_text: str) -> str:

@@ -79,10 +79,12 @@ class SandboxStack:
 
     # -- engine ------------------------------------------------------------------------------------
 
-    def pulumi(self, *args: str, timeout: int = 600) -> subprocess.CompletedProcess[str]:
-        """`pulumi <args> --stack sandbox --non-interactive` in the project copy."""
+    def pulumi(
+        self, *args: str, stack: str = "sandbox", timeout: int = 600
+    ) -> subprocess.CompletedProcess[str]:
+        """`pulumi <args> --stack <stack> --non-interactive` in the project copy."""
         return subprocess.run(
-            ["pulumi", *args, "--stack", "sandbox", "--non-interactive"],
+            ["pulumi", *args, "--stack", stack, "--non-interactive"],
             cwd=self.project, env=self.env, capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
 
