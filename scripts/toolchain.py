@@ -389,7 +389,8 @@ def engine_env() -> dict[str, str]:
     return {
         "PATH": os.pathsep.join([*path_head, os.environ.get("PATH", "")]),
         "PULUMI_HOME": str(pulumi_home()),  # the user's own home when the CLI is theirs
-        "PULUMI_BACKEND_URL": f"file://{ROOT / '.state'}",
+        # A backend the caller already chose (CI's shared one, say) is kept, as the passphrase is.
+        "PULUMI_BACKEND_URL": os.environ.get("PULUMI_BACKEND_URL") or f"file://{ROOT / '.state'}",
         "PULUMI_CONFIG_PASSPHRASE": os.environ.get("PULUMI_CONFIG_PASSPHRASE", "sovereign-ai-local"),
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
