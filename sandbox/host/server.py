@@ -35,6 +35,8 @@ Test switches on `HostHandle`: `refuse_connections(n)` closes the next `n` conne
 handshake (a host that is still booting), `drop_connections()` cuts every open connection (a reboot
 or a network drop mid-command), and `connections` counts the connections the server has seen.
 `start_host(passwords={user: password})` also allows password and keyboard-interactive logins.
+Out of process (`python -m sandbox up`), the same count is `state/connections.jsonl`: one line per
+connection seen, `{"peer": "127.0.0.1:<port>", "refused": bool}` (what `make bench` counts).
 
 Audit: with an `audit_path`, every command appends one JSON line `{"service": "host", "command": <first
 200 characters, `export NAME=value` lines reduced to `export NAME`>, "mutating": true, "identity": <SSH
@@ -131,6 +133,7 @@ class HostSSHServer(asyncssh.SSHServer):
     def connection_made(self, conn: asyncssh.SSHServerConnection) -> None:
         """Count the connection; refuse it if asked to; filter its `env` requests by `accept_env`."""
         self._host.connections_seen += 1
+        self._host.record_connection(conn, refused=self._host.refuse_remaining > 0)
         if self._host.refuse_remaining > 0:
             self._host.refuse_remaining -= 1
             asyncio.get_running_loop().call_soon(conn.abort)
@@ -209,6 +212,13 @@ class _Host:
     live: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     connections_seen: int = 0
     refuse_remaining: int = 0
+
+    def record_connection(self, conn: asyncssh.SSHServerConnection, refused: bool) -> None:
+        """Append `{"peer": "host:port", "refused": bool}` to `state/connections.jsonl` (benchmarks count it)."""
+        peer = conn.get_extra_info("peername") or ("", 0)
+        line = json.dumps({"peer": f"{peer[0]}:{peer[1]}", "refused": refused}) + "\n"
+        with self.paths.connections.open("a") as log:
+            log.write(line)
 
     def environment(self, user: str) -> dict[str, str]:
         home = self.paths.root / "home" / user

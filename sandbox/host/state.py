@@ -11,6 +11,7 @@ Layout under `<state_dir>/hosts/<name>/` (`HostPaths`):
 | `state/tailscale.json` | backend state, the joined device, prefs, sandbox-only peers |
 | `state/ufw.json`, `state/systemctl.json` | firewall rules and unit states the shims recorded |
 | `state/shim_calls.jsonl` | every shim invocation: `{"shim", "argv", "sudo"}`, one JSON line each |
+| `state/connections.jsonl` | every SSH connection the server saw: `{"peer", "refused"}`, one JSON line each |
 | `state/settings.json` | sandbox knobs (`vllm_startup_seconds`) the docker shim reads |
 | `state/containers/<name>.log`, `.exit` | a container's output (`docker logs`) and its process' exit code |
 
@@ -90,6 +91,11 @@ class HostPaths:
     def shim_calls(self) -> Path:
         """One JSON line per shim invocation (`shim`, `argv`, `sudo`)."""
         return self.state / "shim_calls.jsonl"
+
+    @property
+    def connections(self) -> Path:
+        """One JSON line per SSH connection the server saw (`peer`, `refused`)."""
+        return self.state / "connections.jsonl"
 
     @property
     def settings(self) -> Path:
