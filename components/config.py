@@ -525,8 +525,8 @@ class StackConfig(_Model):
             )
         if not self.secrets.ssh_private_key:
             raise ValueError(
-                "sshPrivateKey is not set: run `pulumi config set --secret sshPrivateKey "
-                '"$(cat ~/.ssh/id_ed25519)"` (or set sshPrivateKeyPath to the key file)'
+                "sshPrivateKey is not set: run `pulumi config set --secret sovereign-ai:sshPrivateKey "
+                "< ~/.ssh/id_ed25519` (or set sshPrivateKeyPath to the key file)"
             )
         if self.secrets.gateway_api_key_empty:
             raise ValueError(

@@ -209,8 +209,8 @@ CASES = [
     pytest.param(
         "secrets",
         {"sshPrivateKey": False},
-        "sovereign-ai: sshPrivateKey is not set: run `pulumi config set --secret sshPrivateKey "
-        '"$(cat ~/.ssh/id_ed25519)"` (or set sshPrivateKeyPath to the key file)',
+        "sovereign-ai: sshPrivateKey is not set: run `pulumi config set --secret sovereign-ai:sshPrivateKey "
+        "< ~/.ssh/id_ed25519` (or set sshPrivateKeyPath to the key file)",
         id="missing-ssh-private-key",
     ),
     pytest.param(
