@@ -6,15 +6,22 @@ Errors keep Aperture's own messages (`ApertureError.messages`) so callers can qu
 item: RFC 9457 problem bodies (`errors[].message`, else `detail`) and `{"error": "..."}` bodies.
 
 Proxies are bypassed: the gateway is a tailnet address (`http://ai`), never behind an HTTP proxy.
+
+Retries: a 502, 503 or 504 answer (a gateway restarting, a proxy in front of it) is retried up to
+`MAX_ATTEMPTS` times in all, `RETRY_SECONDS` apart and doubling (or after `Retry-After`, at most
+`MAX_RETRY_SECONDS`). Every call is safe to repeat: GET and `:validate` only read, and the PUT
+carries `If-Match`, so a PUT that did land makes its repeat a 412, which the resource answers by
+reading again. The error after the last attempt says how many were made.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +39,18 @@ IDENTITY_ENV = "SOVEREIGN_AI_IDENTITY"
 
 IDENTITY_HEADER = "X-Sandbox-Identity"
 """SANDBOX ONLY: the emulator's identity header; a real gateway uses Tailscale WhoIs."""
+
+MAX_ATTEMPTS = 4
+"""Attempts per call when the gateway answers 502/503/504."""
+
+RETRY_SECONDS = 0.5
+"""The first wait before a retry; each next wait doubles."""
+
+MAX_RETRY_SECONDS = 10.0
+"""The longest wait before a retry, whatever `Retry-After` says."""
+
+RETRIED_STATUSES = frozenset({502, 503, 504})
+"""Answers that mean "not now" rather than "no"."""
 
 
 class ApertureError(Exception):
@@ -142,12 +161,24 @@ def _error_messages(body: bytes) -> list[str]:
     return []
 
 
+def _retry_wait(attempt: int, retry_after: str | None) -> float:
+    """Seconds before retry `attempt + 1`: `Retry-After` if it is a number, else the backoff."""
+    try:
+        wait = float(retry_after) if retry_after is not None else RETRY_SECONDS * 2 ** (attempt - 1)
+    except ValueError:
+        wait = RETRY_SECONDS * 2 ** (attempt - 1)
+    return min(max(wait, 0.0), MAX_RETRY_SECONDS)
+
+
 class ApertureClient:
     """GET / validate / PUT the gateway's config document; one fresh HTTP request per call."""
 
-    def __init__(self, settings: GatewaySettings, timeout: float = 30.0) -> None:
+    def __init__(
+        self, settings: GatewaySettings, timeout: float = 30.0, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.settings = settings
         self.timeout = timeout
+        self.sleep = sleep
 
     @property
     def config_url(self) -> str:
@@ -205,21 +236,31 @@ class ApertureClient:
             headers[IDENTITY_HEADER] = self.settings.identity
         request = urllib.request.Request(url, data=data, headers=headers, method=method)
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        try:
-            with opener.open(request, timeout=self.timeout) as response:
-                return response.status, response.headers, response.read()
-        except urllib.error.HTTPError as exc:
-            raise self._http_error(method, url, exc.code, exc.read()) from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise ApertureUnreachableError(
-                f"could not reach the Aperture gateway at {self.settings.url} ({method} {url}: {reason}); "
-                f"check the tailnet connection, or set {GATEWAY_URL_ENV} or {GATEWAY_CONFIG_KEY}.url",
-                None,
-                [],
-            ) from None
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            try:
+                with opener.open(request, timeout=self.timeout) as response:
+                    return response.status, response.headers, response.read()
+            except urllib.error.HTTPError as exc:
+                body = exc.read()
+                if exc.code not in RETRIED_STATUSES or attempt == MAX_ATTEMPTS:
+                    raise self._http_error(method, url, exc.code, body, attempt) from None
+                self.sleep(_retry_wait(attempt, exc.headers.get("Retry-After") if exc.headers else None))
+            except (urllib.error.URLError, OSError) as exc:
+                raise self._unreachable(method, url, exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
-    def _http_error(self, method: str, url: str, status: int, body: bytes) -> ApertureError:
+    def _unreachable(self, method: str, url: str, exc: Exception) -> ApertureUnreachableError:
+        reason = getattr(exc, "reason", exc)
+        return ApertureUnreachableError(
+            f"could not reach the Aperture gateway at {self.settings.url} ({method} {url}: {reason}); "
+            f"check the tailnet connection, or set {GATEWAY_URL_ENV} or {GATEWAY_CONFIG_KEY}.url",
+            None,
+            [],
+        )
+
+    def _http_error(
+        self, method: str, url: str, status: int, body: bytes, attempts: int = 1
+    ) -> ApertureError:
         messages = _error_messages(body)
         if status == 403:
             who = self.settings.identity or "this device's Tailscale identity"
@@ -234,4 +275,5 @@ class ApertureClient:
             return ApertureConflictError(
                 "Aperture's config changed since it was read (412)", status, messages
             )
-        return ApertureError(f"Aperture answered {status} to {method} {url}", status, messages)
+        tries = f" ({attempts} attempts, the last {status})" if attempts > 1 else ""
+        return ApertureError(f"Aperture answered {status} to {method} {url}{tries}", status, messages)

@@ -10,7 +10,9 @@ Files under the state directory (default `.sandbox/`, git-ignored):
 - `audit.jsonl`: one line per API request or remote command (service, method or command, path,
   mutating, identity, status), which tests and benchmarks count;
 - `sandbox.pid`, `sandbox.log`: the background process and its output;
-- `id_ed25519` (+ `.pub`): the SSH key the deploy uses (generated per run, 0600).
+- `id_ed25519` (+ `.pub`): the SSH key the deploy uses (generated per run, 0600);
+- `faults.json`: fault switches a test (or a person) sets while the sandbox runs, read on every
+  request (sandbox/faults.py lists them); removed when the sandbox starts.
 
 Ports: `--port-base N` uses N (Tailscale API), N+1 (Aperture) and N+2 (the host's SSH), as
 `Pulumi.sandbox.yaml` expects for N = 47800 (`make sandbox-up`); base 0 lets the OS choose all. The emulated tailnet is 127.100.0.0/16 (see
@@ -34,6 +36,7 @@ from typing import Any
 
 import asyncssh
 
+from sandbox import faults
 from sandbox.aperture.app import serve as serve_aperture
 from sandbox.host.server import start_host
 from sandbox.reachability import TailnetGroups, gateway_reachability
@@ -92,7 +95,9 @@ def serve(state_dir: Path, port_base: int = 0) -> int:
     paths = Paths(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     public_key = deploy_key(paths)
-    tailscale, _ = serve_tailscale(port=port_base, audit_path=paths.audit)
+    faults_file = faults.faults_path(state_dir)
+    faults_file.unlink(missing_ok=True)
+    tailscale, _ = serve_tailscale(port=port_base, audit_path=paths.audit, faults_file=faults_file)
     if not port_base:
         # OS-chosen ports (tests): a /24 of its own per sandbox, from the API port, so a test's fake
         # vLLM never collides with `make sandbox-up`'s (which keeps 127.100.0.1 for the demo).
@@ -103,6 +108,7 @@ def serve(state_dir: Path, port_base: int = 0) -> int:
         audit_path=paths.audit,
         reachable=gateway_reachability(tailscale.state, GATEWAY_IDENTITY),
         groups=TailnetGroups(tailscale.state),
+        faults_file=faults_file,
     )
     host = start_host(
         state_dir,
@@ -111,6 +117,7 @@ def serve(state_dir: Path, port_base: int = 0) -> int:
         name="spark",
         audit_path=paths.audit,
         port=port_base + 2 if port_base else 0,
+        faults_file=faults_file,
     )
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -13,8 +13,21 @@ trap 'rm -f "$tmp"' EXIT
 cat > "$tmp"
 sudo install -m 600 "$tmp" "$env_file"
 sudo mkdir -p "$HF_CACHE"
-echo "vllm: pulling $IMAGE"
-sudo docker pull "$IMAGE" >/dev/null
+# A registry hiccup is worth a retry (a pull is safe to repeat); a missing tag fails the same way
+# each time and stops after PULL_ATTEMPTS with docker's own message.
+attempts="${PULL_ATTEMPTS:-3}"
+for attempt in $(seq 1 "$attempts"); do
+  echo "vllm: pulling $IMAGE (attempt $attempt of $attempts)"
+  if error="$(sudo docker pull "$IMAGE" 2>&1 >/dev/null)"; then
+    break
+  fi
+  echo "vllm: pull of $IMAGE failed: $error" >&2
+  if [ "$attempt" -eq "$attempts" ]; then
+    echo "vllm: could not pull $IMAGE after $attempts attempts; check the image name (hosts[].image) and the host's registry access" >&2
+    exit 1
+  fi
+  sleep $(( attempt * ${PULL_RETRY_SECONDS:-2} ))
+done
 sudo docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
 # shellcheck disable=SC2086 # VLLM_COMMAND is a list of pre-quoted words
 eval "set -- $VLLM_COMMAND"

@@ -7,7 +7,8 @@ arrive according to `logging`. Outputs drop one trailing newline.
 
 Failure: upstream's `<ssh error>: running "<cmd>":\\n<stdout+stderr>`, with the command cut to
 `COMMAND_CHARS`, the output to its last `TAIL_LINES` lines / `TAIL_CHARS` characters, the last lines
-of stderr added when the cut hid them, and a last line naming the resource and the exit status.
+of stderr added when the cut hid them, and a last line naming the resource, the host (`user@host:port`)
+and the exit status (or that the connection was lost).
 Every message passes through the run's redactor, so no known secret is shown.
 """
 
@@ -112,8 +113,9 @@ def failure(run: Run, error: str, output: Output, status: int | None) -> str:
         stderr, _ = tail(output.text(output.stderr), STDERR_TAIL_LINES, TAIL_CHARS // 4)
         if stderr and stderr not in combined:
             parts += ["[last lines of stderr]", stderr]
-    outcome = f"exit status {status}" if status is not None else "no exit status"
-    parts.append(f"(command resource {run.resource!r}: {outcome})")
+    outcome = f"exit status {status}" if status is not None else "no exit status: the connection was lost"
+    where = f"{run.connection.user}@{run.connection.endpoint}"
+    parts.append(f"(command resource {run.resource!r} on {where}: {outcome})")
     return "\n".join(parts)
 
 

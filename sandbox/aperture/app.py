@@ -11,6 +11,11 @@ Routes (reference/aperture.md §4):
 | `POST /v1/chat/completions`, `POST /chat/completions` | routed to a provider by `model` |
 | `GET /api/usage` | SANDBOX ONLY: `{"records": [...]}`, every usage record so far |
 
+Fault switches (sandbox/faults.py), for requests of the deploy (no `X-Sandbox-Identity`) to
+`/aperture/*`: `aperture.error` answers a burst of 5xx in their place; `aperture.race` holds the
+answer to a `GET /aperture/config` until another writer has changed the document, so the deploy's
+next `PUT` carries a stale `If-Match` and gets a real 412.
+
 Loopback only: `serve` refuses any other address. The caller's identity comes from the sandbox-only
 `X-Sandbox-Identity` header (see `models.py`).
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from sandbox import faults
 from sandbox.aperture import errors
 from sandbox.aperture.models import DEFAULT_CONFIG, ApertureBackend
 
@@ -45,9 +52,13 @@ class ApertureServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], backend: ApertureBackend) -> None:
+    def __init__(
+        self, address: tuple[str, int], backend: ApertureBackend, faults_file: Path | None = None
+    ) -> None:
         super().__init__(address, ApertureHandler)
         self.backend = backend
+        self.faults_file = faults_file
+        """The fault switches' file (sandbox/faults.py), or None for none."""
 
     @property
     def url(self) -> str:
@@ -84,12 +95,17 @@ class ApertureHandler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         identity = backend.identity(self.headers.get(IDENTITY_HEADER))
         mutating = self.command == "PUT" and path == "/aperture/config"
+        deploy = path.startswith("/aperture/") and self.headers.get(IDENTITY_HEADER) is None
         try:
-            reply = self._route(backend, path, identity)
+            reply = self._injected_error(path) if deploy else None
+            if reply is None:
+                reply = self._route(backend, path, identity)
         except errors.ApertureError as exc:
             reply = Reply(exc.status, exc.body(path), exc.content_type())
         # Audit before answering, so that a client that has its answer also finds the audit line.
         backend.audit(self.command, path, identity, reply.status, mutating)
+        if deploy and self.command == "GET" and path == "/aperture/config" and reply.status == 200:
+            self._race(reply.headers["ETag"])
         self.send_response(reply.status)
         self.send_header("Content-Type", reply.content_type)
         self.send_header("Content-Length", str(len(reply.body)))
@@ -97,6 +113,27 @@ class ApertureHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(reply.body)
+
+    def _injected_error(self, path: str) -> Reply | None:
+        """The answer of a firing `aperture.error` switch, or None to serve the request."""
+        fault = faults.take(self.server.faults_file, "aperture.error", f"{self.command} {path}")
+        if fault is None:
+            return None
+        self._body()
+        status = int(fault.get("status", 503))
+        return _json(status, {"title": "Service Unavailable", "status": status, "detail": "sandbox: injected"})
+
+    def _race(self, etag: str) -> None:
+        """Hold this answer (stale ETag) until another writer changes the document, if switched on."""
+        path = self.server.faults_file
+        fault = faults.take(path, "aperture.race")
+        if fault is None or path is None:
+            return
+        faults.update(path, "aperture.race", waiting=etag)
+        deadline = time.monotonic() + float(fault.get("timeoutSeconds", 15))
+        while self.server.backend.etag == etag and time.monotonic() < deadline:
+            time.sleep(0.02)
+        faults.update(path, "aperture.race", waiting=None)
 
     def _route(self, backend: ApertureBackend, path: str, identity: str | None) -> Reply:
         method = self.command
@@ -174,6 +211,7 @@ def serve(
     groups: Mapping[str, Sequence[str]] | None = None,
     audit_path: str | Path | None = None,
     reachable: Callable[[str, int], bool] | None = None,
+    faults_file: Path | None = None,
 ) -> tuple[ApertureServer, threading.Thread]:
     """Start the emulator in a daemon thread; returns the bound server (`server.server_address`).
 
@@ -190,7 +228,7 @@ def serve(
             audit_path=audit_path,
             reachable=reachable,
         )
-    server = ApertureServer((host, port), backend)
+    server = ApertureServer((host, port), backend, faults_file)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="aperture-emulator", daemon=True
     )

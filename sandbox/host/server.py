@@ -20,6 +20,7 @@ pulumi-command's `stdin` does) reach it exactly once. The environment is built f
 | `SANDBOX_REAL_PATH` | PATH without the shims (how shims find the real `install`, `mkdir`, `rm`) |
 | `SANDBOX_PYTHON`, `PYTHONPATH` | this interpreter and the repository root, for the Python side of the shims |
 | `SANDBOX_TAILSCALE_URL` | the Tailscale API emulator the `tailscale` shim joins through |
+| `SANDBOX_FAULTS` | the sandbox's fault switches (sandbox/faults.py), when `start_host(faults_file=...)` |
 
 Paths: the shims never touch the real /etc or /var/lib. `install`, `mkdir` and `rm` are shims that move
 arguments at or below `/etc/sovereign-ai` and `/var/lib/sovereign-ai` under `<root>` (and refuse such
@@ -35,6 +36,8 @@ Test switches on `HostHandle`: `refuse_connections(n)` closes the next `n` conne
 handshake (a host that is still booting), `drop_connections()` cuts every open connection (a reboot
 or a network drop mid-command), and `connections` counts the connections the server has seen.
 `start_host(passwords={user: password})` also allows password and keyboard-interactive logins.
+The same drop from another process: the `host.drop` switch of `faults_file` (sandbox/faults.py)
+cuts the connection of a matching command once its output shows a given text (mid-step).
 Out of process (`python -m sandbox up`), the same count is `state/connections.jsonl`: one line per
 connection seen, `{"peer": "127.0.0.1:<port>", "refused": bool}` (what `make bench` counts).
 
@@ -55,13 +58,14 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import asyncssh
 
+from sandbox import faults
 from sandbox.host.state import HostPaths, stop_all_containers
 
 SHIMS = Path(__file__).resolve().parent / "shims"
@@ -212,6 +216,7 @@ class _Host:
     live: set[asyncssh.SSHServerConnection] = field(default_factory=set)
     connections_seen: int = 0
     refuse_remaining: int = 0
+    faults_file: Path | None = None
 
     def record_connection(self, conn: asyncssh.SSHServerConnection, refused: bool) -> None:
         """Append `{"peer": "host:port", "refused": bool}` to `state/connections.jsonl` (benchmarks count it)."""
@@ -240,6 +245,8 @@ class _Host:
         }
         if self.tailscale_url:
             env["SANDBOX_TAILSCALE_URL"] = self.tailscale_url
+        if self.faults_file is not None:
+            env[faults.FAULTS_ENV] = str(self.faults_file)
         return env
 
     async def handle(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
@@ -262,9 +269,12 @@ class _Host:
         children = owner.children if isinstance(owner, HostSSHServer) else set()
         children.add(child.pid)
         feeder = asyncio.ensure_future(_feed(process, child))
+        watch = _drop_watch(self.faults_file, command, process.channel.get_connection())
         try:
             assert child.stdout is not None and child.stderr is not None
-            await asyncio.gather(_drain(child.stdout, process.stdout), _drain(child.stderr, process.stderr))
+            await asyncio.gather(
+                _drain(child.stdout, process.stdout, watch), _drain(child.stderr, process.stderr, watch)
+            )
             code = await child.wait()
             status = code if code >= 0 else 128 - code
         finally:
@@ -298,7 +308,29 @@ async def _feed(process: asyncssh.SSHServerProcess[bytes], child: asyncio.subpro
             child.stdin.close()
 
 
-async def _drain(source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes]) -> None:
+def _drop_watch(
+    faults_file: Path | None, command: str | None, conn: asyncssh.SSHServerConnection
+) -> Callable[[bytes], None]:
+    """A check of each output chunk that cuts the connection when a `host.drop` switch says so."""
+    fault = faults.take(faults_file, "host.drop", command or "")
+    if fault is None:
+        return lambda _: None
+    marker = str(fault.get("afterOutput") or "").encode()
+    seen = bytearray()
+
+    def check(data: bytes) -> None:
+        seen.extend(data)
+        if marker in seen:
+            conn.abort()
+
+    if not marker:
+        asyncio.get_running_loop().call_soon(conn.abort)
+    return check
+
+
+async def _drain(
+    source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes], watch: Callable[[bytes], None]
+) -> None:
     """Copy one of the command's output streams to the channel until the command closes it."""
     while True:
         data = await source.read(65536)
@@ -307,6 +339,7 @@ async def _drain(source: asyncio.StreamReader, sink: asyncssh.SSHWriter[bytes]) 
         with contextlib.suppress(OSError, asyncssh.Error):
             sink.write(data)
             await sink.drain()
+        watch(data)
 
 
 def _kill_group(pid: int) -> None:
@@ -401,6 +434,7 @@ def start_host(
     port: int = 0,
     accept_env: tuple[str, ...] = ACCEPT_ENV,
     passwords: dict[str, str] | None = None,
+    faults_file: Path | None = None,
 ) -> HostHandle:
     """Start an emulated GB10 host on 127.0.0.1 (OS-chosen port) in a background thread.
 
@@ -413,6 +447,7 @@ def start_host(
     :param port: the SSH port; 0 lets the OS choose.
     :param accept_env: `AcceptEnv` patterns (fnmatch) of the environment variables a client may set.
     :param passwords: user name -> password logins allowed besides the keys (none by default).
+    :param faults_file: the sandbox's fault switches (sandbox/faults.py), for this server and the shims.
     """
     keys = [asyncssh.import_public_key(line.strip()) for line in authorized_keys if line.strip()]
     if not keys:
@@ -437,6 +472,7 @@ def start_host(
         bash=bash,
         accept_env=tuple(accept_env),
         passwords=dict(passwords or {}),
+        faults_file=faults_file,
     )
     authorized = frozenset(key.public_data for key in keys)
     loop = asyncio.new_event_loop()

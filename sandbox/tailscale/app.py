@@ -18,6 +18,8 @@ parsed here and answered by `models.TailnetState`; every error is a JSON `errors
 - Audit: each request becomes a `models.RequestRecord`; with `audit_path`, its `audit_line()` is
   appended to that file as one JSON line (`service`, `method`, `path`, `mutating`, `identity`,
   `status`), shared safely with other writers through single appends.
+- Fault switch `tailscale.error` (sandbox/faults.py): a burst of 429 (with `Retry-After`) or 5xx
+  answers in place of matching requests, recorded in the audit log with that status.
 - Not emulated: webhooks, users, contacts, posture integrations, logging, services, device invites,
   split DNS, DNS configuration, workload identity federation.
 """
@@ -38,6 +40,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, unquote_plus, urlsplit
 
 from components import hujson
+from sandbox import faults
 from sandbox.tailscale import errors
 from sandbox.tailscale.models import DEFAULT_API_KEY, DEFAULT_TAILNET, Identity, RequestRecord, TailnetState
 
@@ -409,10 +412,12 @@ class TailscaleServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], state: TailnetState) -> None:
+    def __init__(self, address: tuple[str, int], state: TailnetState, faults_file: Path | None = None) -> None:
         super().__init__(address, _RequestHandler)
         self.state = state
         """The emulated tailnet (tests and the sandbox read and seed it directly)."""
+        self.faults_file = faults_file
+        """The fault switches' file (sandbox/faults.py), or None for none."""
 
     @property
     def url(self) -> str:
@@ -471,7 +476,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
         )
         identity = "anonymous"
         try:
-            response, identity = dispatch(state, request)
+            response = _injected_fault(self.server.faults_file, request)
+            if response is None:
+                response, identity = dispatch(state, request)
         except errors.APIError as exc:
             response = _error_response(exc)
         except Exception as exc:  # an emulator bug must still answer JSON
@@ -499,6 +506,19 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.wfile.write(response.body)
 
 
+def _injected_fault(path: Path | None, request: Request) -> Response | None:
+    """The answer of a firing `tailscale.error` switch, or None to serve the request."""
+    fault = faults.take(path, "tailscale.error", f"{request.method} {request.path}")
+    if fault is None:
+        return None
+    status = int(fault.get("status", 503))
+    message = "rate limit exceeded" if status == 429 else "sandbox: injected server error"
+    response = _error_response(errors.APIError(status, message))
+    if fault.get("retryAfter") is not None:
+        response.headers["Retry-After"] = str(fault["retryAfter"])
+    return response
+
+
 def audit_file_hook(path: str | Path) -> Callable[[RequestRecord], None]:
     """A hook appending each request's audit line to `path` (one write per line)."""
     target = Path(path)
@@ -521,6 +541,7 @@ def serve(
     *,
     tailnet: str = DEFAULT_TAILNET,
     state: TailnetState | None = None,
+    faults_file: Path | None = None,
 ) -> tuple[TailscaleServer, threading.Thread]:
     """Start the emulator in a daemon thread; stop it with `server.shutdown(); server.server_close()`.
 
@@ -530,13 +551,14 @@ def serve(
     :param audit_path: where to append one JSON line per request (None: in memory only).
     :param tailnet: the tailnet name accepted in paths besides `-`.
     :param state: an existing state to serve (its api_key and tailnet are kept).
+    :param faults_file: fault switches to obey (sandbox/faults.py); None: none.
     """
     if host != "localhost" and not ipaddress.ip_address(host).is_loopback:
         raise ValueError(f"serve: host must be a loopback address, got {host!r}")
     state = state or TailnetState(tailnet=tailnet, api_key=api_key)
     if audit_path is not None:
         state.audit_hooks.append(audit_file_hook(audit_path))
-    server = TailscaleServer((host, port), state)
+    server = TailscaleServer((host, port), state, faults_file)
     thread = threading.Thread(
         target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="tailscale-api", daemon=True
     )

@@ -29,6 +29,8 @@ Emulates reference/vllm-gb10.md §5-§6 without a model or a GPU:
   (no `--host`: every interface) and `0.0.0.0` are refused with a message, never widened.
 - **Exit file (sandbox only).** When `SANDBOX_VLLM_EXIT_FILE` is set, the CLI writes its exit code
   there on the way out, so the emulated `docker inspect` can report `State.ExitCode`.
+- **Crash (sandbox only).** `--exit-after-seconds S` makes the process log an engine error and exit
+  with status 1, S seconds after it starts (the `docker.vllm` fault switch, sandbox/faults.py).
 - Not emulated: `/v1/completions`, `/v1/embeddings`, `/tokenize`, tools, logprobs, sampling, and
   `/health` answering 503 when the engine dies.
 """
@@ -529,6 +531,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--api-key", help="guard /v1 paths (default: $VLLM_API_KEY)")
     parser.add_argument("--max-model-len", type=int, default=DEFAULT_MAX_MODEL_LEN)
     parser.add_argument("--startup-seconds", type=float, default=0.0, help="SANDBOX ONLY: simulated load")
+    parser.add_argument("--exit-after-seconds", type=float, help="SANDBOX ONLY: crash (status 1) this soon")
     args, _unknown = parser.parse_known_args(words)
     return args
 
@@ -573,10 +576,24 @@ def _run(args: argparse.Namespace) -> int:
         raise _Stop
 
     signal.signal(signal.SIGTERM, stop)
+    if args.exit_after_seconds is not None:
+        signal.signal(signal.SIGALRM, lambda *_: _crash())
+        signal.setitimer(signal.ITIMER_REAL, max(args.exit_after_seconds, 0.01))
     try:
         server.run()
     except (_Stop, KeyboardInterrupt):
         print("INFO:     Shutting down", flush=True)
+    except _Crash:
+        print("ERROR    EngineCore failed: sandbox: injected crash (docker.vllm dies)", flush=True)
+        return 1
     finally:
         server.server_close()
     return 0
+
+
+class _Crash(Exception):
+    """Raised in the main thread when `--exit-after-seconds` elapses."""
+
+
+def _crash() -> None:
+    raise _Crash

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from sandbox import faults
 from tests.integration.engine import ROOT, engine_env
 
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -88,6 +89,14 @@ class SandboxStack:
             cwd=self.project, env=self.env, capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
 
+    def init(self) -> None:
+        """Create stack `sandbox` in the backend (what `scripts/stack.sh` does before its first run)."""
+        result = subprocess.run(
+            ["pulumi", "stack", "select", "--create", "sandbox", "--non-interactive"],
+            cwd=self.project, env=self.env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stdout + result.stderr
+
     def stack_sh(self, action: str, stack: str = "sandbox") -> subprocess.CompletedProcess[str]:
         """`scripts/stack.sh <action> <stack>`: what `make preview|up STACK=<stack>` runs."""
         return subprocess.run(
@@ -118,6 +127,37 @@ class SandboxStack:
 
     def since_mark(self) -> list[dict[str, Any]]:
         return self.audit()[self.audit_mark :]
+
+    # -- fault switches (sandbox/faults.py) --------------------------------------------------------
+
+    def arm(self, name: str, **spec: Any) -> None:
+        """Set one fault switch of the running sandbox (`tailscale.error`, `host.drop`, ...)."""
+        faults.arm(self.state, name, **spec)
+
+    def clear_faults(self) -> None:
+        """Every fault switch off: the sandbox behaves normally again."""
+        faults.clear(self.state)
+
+    def faults(self) -> dict[str, Any]:
+        """The switches as the sandbox sees them now (with its `fired` counts and notes)."""
+        return faults.read(faults.faults_path(self.state))
+
+    def shim_calls(self) -> list[dict[str, Any]]:
+        """Every shim invocation on the emulated GPU host (`{"shim", "argv", "sudo"}`), in order."""
+        path = self.state / "hosts" / self.endpoints["hosts"][0]["name"] / "state" / "shim_calls.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def containers(self) -> dict[str, Any]:
+        """The emulated host's Docker containers by name (`state/docker.json`)."""
+        path = self.state / "hosts" / self.endpoints["hosts"][0]["name"] / "state" / "docker.json"
+        return dict(json.loads(path.read_text())["containers"]) if path.exists() else {}
+
+    def set_host(self, **values: Any) -> None:
+        """Change keys of the first host in the project's `Pulumi.sandbox.yaml` (e.g. a timeout)."""
+        stack_file = self.project / "Pulumi.sandbox.yaml"
+        document = yaml.safe_load(stack_file.read_text())
+        document["config"]["sovereign-ai:hosts"][0].update(values)
+        stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
     # -- the emulated services ---------------------------------------------------------------------
 

@@ -18,6 +18,9 @@ Subcommands: `info` (`--format '{{json .Runtimes}}'` lists `nvidia`), `version`,
 - A container whose process exited under `--restart always|unless-stopped` reports `restarting`
   (Docker would relaunch it; the sandbox does not), else `exited`; see `state.observe`.
 - `state/settings.json` `vllm_startup_seconds` is passed to the fake vLLM as `--startup-seconds`.
+- Fault switches (sandbox/faults.py, the file `$SANDBOX_FAULTS`): `docker.pull` makes `pull` fail
+  with the switch's `message` (exit 1); `docker.vllm` makes the next vLLM container never listen
+  (`mode: never-healthy`) or exit with status 1 `afterSeconds` after it starts (`mode: dies`).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sandbox import faults
 from sandbox.host.state import HostPaths, locked_json, observe, process_start_time, read_json, stop_process
 
 RUNTIMES = {
@@ -198,6 +202,10 @@ def pull(args: Sequence[str], paths: HostPaths) -> int:
     if len(images) != 1:
         raise DockerError('"docker pull" requires exactly 1 argument.', 1)
     image = images[0]
+    fault = faults.take(_faults_file(), "docker.pull", image)
+    if fault is not None:
+        default = f"Error response from daemon: Get \"https://registry-1.docker.io/v2/\": net/http: TLS handshake timeout"
+        raise DockerError(str(fault.get("message") or default), 1)
     with locked_json(paths.docker, EMPTY) as document:
         if image not in document["images"]:
             document["images"].append(image)
@@ -300,6 +308,11 @@ def _launch(container: dict[str, Any], paths: HostPaths) -> dict[str, Any]:
         env[key] = value
     python = os.environ.get("SANDBOX_PYTHON", sys.executable)
     argv = [python, "-m", "sandbox.vllm", *container["args"], "--startup-seconds", str(startup)]
+    fault = faults.take(_faults_file(), "docker.vllm", container["name"])
+    if fault is not None and fault.get("mode") == "never-healthy":
+        argv[-1] = str(365 * 24 * 3600.0)
+    elif fault is not None:
+        argv += ["--exit-after-seconds", str(fault.get("afterSeconds", 0.5))]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             argv,
@@ -317,6 +330,12 @@ def _launch(container: dict[str, Any], paths: HostPaths) -> dict[str, Any]:
         "start_time": process_start_time(process.pid),
         "started_at": _now(),
     }
+
+
+def _faults_file() -> Path | None:
+    """The sandbox's fault switches (`$SANDBOX_FAULTS`), if the host was given them."""
+    value = os.environ.get(faults.FAULTS_ENV)
+    return Path(value) if value else None
 
 
 def _inspect_document(container: dict[str, Any]) -> dict[str, Any]:

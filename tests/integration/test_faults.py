@@ -1,0 +1,215 @@
+"""Bad days through the real engine: each sandbox fault is retried within its bound or fails clearly.
+
+For each fault (a sandbox switch, sandbox/faults.py): `pulumi up` either succeeds after a bounded
+number of retries, or fails naming the step, the host and the cause; then, with the fault gone, a
+second `pulumi up --refresh` converges and a preview shows no changes; the Aperture config is never
+half-written, and no auth key or container is left behind. Bounds are asserted as counts from the
+sandbox's audit log and shim records; the only time bound is the readiness timeout's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from components.aperture import MAX_ATTEMPTS as APERTURE_ROUNDS
+from components.aperture_client import MAX_ATTEMPTS as APERTURE_TRIES
+from plugins.tailscale.client import MAX_ATTEMPTS as TAILSCALE_TRIES
+from tests.integration.faults import RacingWriter, Run, assert_no_orphans, converges, requests, up
+from tests.integration.sandbox_stack import SandboxStack
+
+pytestmark = pytest.mark.engine
+
+KEYS = "/api/v2/tailnet/-/keys"
+ACL = "/api/v2/tailnet/-/acl"
+CONFIG = "/aperture/config"
+PULL_ATTEMPTS = 3
+"""components/scripts/vllm_container.sh's default."""
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[SandboxStack]:
+    running = SandboxStack.start(tmp_path)
+    running.init()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def pulls(stack: SandboxStack) -> int:
+    return sum(1 for call in stack.shim_calls() if call["shim"] == "docker" and call["argv"][:1] == ["pull"])
+
+
+# -- transient faults: retried, one deploy ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def retried(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SandboxStack, Run]]:
+    """One `pulumi up` with a burst of every fault that is safe to retry switched on at once."""
+    running = SandboxStack.start(tmp_path_factory.mktemp("retried"))
+    running.init()
+    try:
+        running.arm("tailscale.error#keys", status=429, retryAfter=1, count=TAILSCALE_TRIES - 1, match=f"POST {KEYS}")
+        running.arm("tailscale.error#acl", status=503, count=TAILSCALE_TRIES - 1, match=f"GET {ACL}")
+        running.arm("aperture.error", status=503, count=APERTURE_TRIES - 1, match=f"GET {CONFIG}")
+        running.arm("docker.pull", count=PULL_ATTEMPTS - 1, message="net/http: TLS handshake timeout")
+        yield running, up(running)
+    finally:
+        running.stop()
+
+
+def test_a_retried_deploy_succeeds(retried: tuple[SandboxStack, Run]) -> None:
+    stack, run = retried
+    assert run.returncode == 0, run.output
+    assert_no_orphans(stack)
+
+
+def test_tailscale_429_is_retried_after_retry_after_within_the_bound(retried: tuple[SandboxStack, Run]) -> None:
+    stack, run = retried
+    statuses = requests(stack, "tailscale", "POST", KEYS)
+    assert statuses == [429] * (TAILSCALE_TRIES - 1) + [200], statuses
+    assert run.seconds >= TAILSCALE_TRIES - 1, "Retry-After: 1 was not waited out"
+
+
+def test_tailscale_5xx_on_a_read_is_retried_within_the_bound(retried: tuple[SandboxStack, Run]) -> None:
+    stack, _ = retried
+    statuses = requests(stack, "tailscale", "GET", ACL)
+    assert statuses[:TAILSCALE_TRIES] == [503] * (TAILSCALE_TRIES - 1) + [200], statuses
+
+
+def test_aperture_5xx_is_retried_within_the_bound(retried: tuple[SandboxStack, Run]) -> None:
+    stack, _ = retried
+    statuses = requests(stack, "aperture", "GET", CONFIG)
+    assert statuses[:APERTURE_TRIES] == [503] * (APERTURE_TRIES - 1) + [200], statuses
+
+
+def test_an_image_pull_hiccup_is_retried_within_the_bound(retried: tuple[SandboxStack, Run]) -> None:
+    stack, run = retried
+    assert pulls(stack) == PULL_ATTEMPTS, stack.shim_calls()
+    assert "vllm: pull of vllm/vllm-openai" in run.output and "TLS handshake timeout" in run.output
+
+
+# -- Tailscale API ---------------------------------------------------------------------------------
+
+
+def test_tailscale_429_beyond_the_bound_fails_naming_the_key_then_converges(stack: SandboxStack) -> None:
+    stack.arm("tailscale.error", status=429, retryAfter=1, match=f"POST {KEYS}")
+    run = up(stack)
+    assert run.returncode != 0
+    assert "tailnet-spark-key" in run.output and "rate limit exceeded (429)" in run.output, run.output
+    assert requests(stack, "tailscale", "POST", KEYS) == [429] * TAILSCALE_TRIES
+    converges(stack)
+    assert_no_orphans(stack)
+
+
+def test_tailscale_5xx_on_key_creation_is_not_retried_and_mints_one_key(stack: SandboxStack) -> None:
+    """A 5xx on a POST may have created the key: no retry (it would mint a second), a clear failure."""
+    stack.arm("tailscale.error", status=503, match=f"POST {KEYS}")
+    run = up(stack)
+    assert run.returncode != 0
+    assert "tailnet-spark-key" in run.output and "(503)" in run.output, run.output
+    assert requests(stack, "tailscale", "POST", KEYS) == [503]
+    assert not any(line["service"] == "host" for line in stack.audit()), "host steps ran without a key"
+    converges(stack)
+    assert_no_orphans(stack)
+
+
+# -- Aperture --------------------------------------------------------------------------------------
+
+
+def test_aperture_5xx_beyond_the_bound_fails_and_leaves_the_config_alone(stack: SandboxStack) -> None:
+    before = stack.aperture_config()[0]
+    stack.mark()
+    stack.arm("aperture.error", status=503, match=CONFIG)
+    run = up(stack)
+    assert run.returncode != 0
+    assert "gateway-config" in run.output, run.output
+    assert f"Aperture answered 503 to GET {stack.endpoints['aperture']['url']}{CONFIG}" in run.output, run.output
+    assert f"({APERTURE_TRIES} attempts, the last 503)" in run.output, run.output
+    assert requests(stack, "aperture", "GET", CONFIG) == [503] * APERTURE_TRIES
+    assert stack.aperture_config()[0] == before
+    converges(stack)
+    assert '"spark"' in stack.aperture_config()[0]
+
+
+def test_aperture_412_from_another_writer_is_re_merged_keeping_their_edit(stack: SandboxStack) -> None:
+    stack.arm("aperture.race", count=1)
+    with RacingWriter(stack) as writer:
+        run = up(stack)
+    assert run.returncode == 0, run.output
+    assert requests(stack, "aperture", "PUT", CONFIG) == [412, 200]
+    assert len(writer.written) == 1
+    final = stack.aperture_config()[0]
+    for line in ('// saved by another admin, round 1', '"claude-haiku-4-5", "claude-race-1"'):
+        assert line in final, final
+    assert '"spark"' in final
+
+
+def test_aperture_412_every_round_gives_up_without_writing_then_converges(stack: SandboxStack) -> None:
+    stack.arm("aperture.race", count=APERTURE_ROUNDS)
+    with RacingWriter(stack) as writer:
+        run = up(stack)
+    assert run.returncode != 0
+    assert f"changed between read and write {APERTURE_ROUNDS} times" in run.output, run.output
+    assert requests(stack, "aperture", "PUT", CONFIG) == [412] * APERTURE_ROUNDS
+    assert len(writer.written) == APERTURE_ROUNDS
+    assert stack.aperture_config()[0] == writer.written[-1], "the deploy wrote part of the config"
+    converges(stack)
+    final = stack.aperture_config()[0]
+    assert f'"claude-race-{APERTURE_ROUNDS}"' in final and '"spark"' in final
+
+
+# -- the GPU host ----------------------------------------------------------------------------------
+
+
+def test_ssh_dropped_mid_step_fails_naming_step_host_and_cause_then_converges(stack: SandboxStack) -> None:
+    stack.arm("host.drop", count=1, match="export VLLM_COMMAND", afterOutput="vllm: pulling")
+    run = up(stack)
+    assert run.returncode != 0
+    host = stack.endpoints["hosts"][0]
+    assert "spark-vllm" in run.output, run.output
+    assert f"ubuntu@{host['address']}:{host['sshPort']}" in run.output, run.output
+    assert "connection was lost" in run.output, run.output
+    converges(stack)
+    assert_no_orphans(stack)
+
+
+def test_an_image_that_cannot_be_pulled_fails_naming_it_then_converges(stack: SandboxStack) -> None:
+    stack.arm("docker.pull", message="manifest for vllm/vllm-openai:v0.28.0 not found: manifest unknown")
+    run = up(stack)
+    assert run.returncode != 0
+    assert "spark-vllm" in run.output and "manifest unknown" in run.output, run.output
+    assert f"could not pull vllm/vllm-openai:v0.28.0 after {PULL_ATTEMPTS} attempts" in run.output, run.output
+    assert pulls(stack) == PULL_ATTEMPTS
+    assert stack.containers() == {}
+    converges(stack)
+    assert_no_orphans(stack)
+
+
+def test_a_container_that_dies_after_starting_fails_the_readiness_step_then_converges(
+    stack: SandboxStack,
+) -> None:
+    stack.arm("docker.vllm", count=1, mode="dies", afterSeconds=0.5)
+    run = up(stack)
+    assert run.returncode != 0
+    assert "spark-ready" in run.output and "container vllm-spark is restarting" in run.output, run.output
+    assert "EngineCore failed" in run.output, run.output
+    assert stack.containers() == {}, "the crashed container was left behind"
+    converges(stack)
+    assert_no_orphans(stack)
+
+
+def test_a_container_that_never_becomes_healthy_times_out_then_converges(stack: SandboxStack) -> None:
+    """Bound: `readinessTimeoutMinutes` (1 here) plus one poll; asserted as a generous ceiling."""
+    stack.set_host(readinessTimeoutMinutes=1)
+    stack.arm("docker.vllm", count=1, mode="never-healthy")
+    run = up(stack)
+    assert run.returncode != 0
+    assert "spark-ready" in run.output and "(timeout 60s)" in run.output, run.output
+    assert run.seconds < 60 + 60, f"took {run.seconds:.0f}s"
+    assert stack.containers() == {}, "the stuck container was left behind"
+    converges(stack)
+    assert_no_orphans(stack)
