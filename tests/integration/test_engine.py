@@ -13,17 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.engine import ROOT, TOOLCHAIN, engine_env, ok, pulumi
+from tests.integration.engine import ROOT, TOOLCHAIN, ok, pulumi
 from tests.integration.sandbox_stack import sandbox
 
 pytestmark = pytest.mark.engine
 
 SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nnever-in-plaintext\n-----END OPENSSH PRIVATE KEY-----"
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return engine_env(tmp_path)
 
 
 @pytest.fixture

@@ -12,16 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.engine import ROOT, TOOLCHAIN, copy_fixture, engine_env, ok, pulumi, write_stack_config
+from tests.integration.engine import ROOT, TOOLCHAIN, copy_fixture, ok, pulumi, write_stack_config
 
 pytestmark = pytest.mark.engine
 
 SECRET = "s3cr3t-fixture-T0KEN-9f2c"
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return engine_env(tmp_path)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ with zero findings.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,15 +18,6 @@ from tests.integration.sandbox_stack import SandboxStack
 pytestmark = pytest.mark.engine
 
 INSECURE_GRANTS = '    grants: [{src: ["*"], role: admin, models: "**"}]\n'
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxStack]:
-    running = SandboxStack.start(tmp_path_factory.mktemp("previews"))
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def stack_file(stack: SandboxStack, name: str, environment: str, insecure: bool) -> Path:

@@ -12,7 +12,6 @@ import socket
 import subprocess
 import sys
 import urllib.error
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,15 +28,6 @@ from tests.integration.sandbox_stack import SandboxStack
 pytestmark = pytest.mark.engine
 
 MODEL_USER = "alice@example.com"
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxStack]:
-    running = SandboxStack.start(tmp_path_factory.mktemp("stack"))
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")
