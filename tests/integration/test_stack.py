@@ -64,11 +64,10 @@ def test_up_runs_every_step_with_the_policy_pack(stack: SandboxStack, deployed: 
                  "spark-state", "spark-vllm", "spark-ready", "tailnet-policy", "gateway-config"):  # fmt: skip
         assert f"{step} created" in up, f"{step} was not created:\n{up}"
     commands = remote_commands(stack.audit())
-    order = ["Preflight", "Install Tailscale", "Join the tailnet", "Host firewall", "Observe a GPU",
-             "vllm: pulling", "ready"]  # fmt: skip
-    positions = [
-        next(i for i, c in enumerate(commands) if marker.lower() in c.lower()) for marker in order[:5]
-    ]
+    # The seven host steps, each recognised by the start of its script as the audit log records it.
+    order = ["# Preflight", "# Install Tailscale", "export TS_HOSTNAME", "export SSH_PORT",
+             "# Observe a GPU", "export VLLM_COMMAND", "export BASE_URL"]  # fmt: skip
+    positions = [next(i for i, c in enumerate(commands) if marker in c) for marker in order]
     assert positions == sorted(positions), "the host steps ran out of order"
 
 
@@ -178,7 +177,8 @@ def test_a_container_stopped_by_hand_is_reported_and_repaired(
     assert repaired.returncode == 0, repaired.stdout + repaired.stderr
     assert "running" in stack.ssh("sudo docker inspect -f '{{.State.Status}}' vllm-spark").stdout
     rerun = remote_commands(stack.since_mark())
-    assert not any("Join the tailnet" in c for c in rerun), "repairing the container re-ran the join"
+    assert any("export VLLM_COMMAND" in c for c in rerun), "the container step did not run again"
+    assert not any("export TS_HOSTNAME" in c for c in rerun), "repairing the container re-ran the join"
     status, listing = stack.gateway("/v1/models", MODEL_USER)
     assert status == 200, listing
 
@@ -227,13 +227,14 @@ def test_changing_the_model_reruns_only_the_container_and_readiness(
     assert result.returncode == 0, result.stdout + result.stderr
     calls = stack.since_mark()
     commands = remote_commands(calls)
-    assert any("vllm: pulling" in c or "vllm_container" in c or "VLLM_COMMAND" in c for c in commands), (
-        commands
-    )
+    ran = [
+        marker for marker in ("export VLLM_COMMAND", "export BASE_URL") if any(marker in c for c in commands)
+    ]
+    assert ran == ["export VLLM_COMMAND", "export BASE_URL"], commands  # the container step, then readiness
     assert not any(
         m in c
         for c in commands
-        for m in ("Preflight", "Install Tailscale", "Join the tailnet", "Host firewall")
+        for m in ("# Preflight", "# Install Tailscale", "export TS_HOSTNAME", "export SSH_PORT")
     )
     puts = [c for c in calls if c["service"] == "aperture" and c.get("method") == "PUT"]
     assert len(puts) == 1, puts
