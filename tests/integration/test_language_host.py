@@ -151,3 +151,19 @@ def test_a_missing_virtualenv_says_how_to_create_it(project: Path, env: dict[str
     output = result.stdout + result.stderr
     assert "The 'virtualenv' option in Pulumi.yaml is set to" in output
     assert "python3 -m venv" in output
+
+
+def test_pulumi_install_creates_the_virtualenv_and_installs_requirements(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    """InstallDependencies: `pulumi install` on a project without its venv, then the program runs."""
+    work = copy_fixture("engine_program", tmp_path)
+    (work / "venv").unlink()
+    installed = ok(pulumi(["install"], work, env))
+    assert "Creating virtual environment" in installed
+    assert "Finished installing dependencies" in installed
+    assert (work / "venv" / "bin" / "python").exists()
+    ok(pulumi(["stack", "init", "dev"], work, env))
+    ok(pulumi(["config", "set", "--secret", "token"], work, env, stdin=SECRET))
+    write_stack_config(work, "dev", {"engine-fixture:greeting": "hello"})
+    assert "+ 3 to create" in ok(pulumi(["preview"], work, env))
