@@ -1,20 +1,16 @@
 """sovereign-ai: read the stack config, build the tailnet, the GPU hosts and the gateway, export."""
 
-from pathlib import Path
-
 import pulumi
 
+from components.base_policy import load_policy
 from components.config_loader import load_stack_config
 from components.gateway import Gateway, GatewayArgs
 from components.host import InferenceHost, InferenceHostArgs
 from components.policy_file import render
 from components.tailnet import Tailnet, TailnetArgs
-from components.tailnet_policy import policy_for
 
 config, secrets = load_stack_config()
-base_path = config.tailnet.base_policy
-base_text = Path(base_path).read_text() if base_path else None
-policy = policy_for(config, base_text, base_path or "the base policy")
+policy = load_policy(config)
 
 tailnet = Tailnet(
     "tailnet",
@@ -25,7 +21,7 @@ tailnet = Tailnet(
         key_expiry_seconds=config.tailnet.key_expiry_seconds,
         magic_dns=config.tailnet.magic_dns,
         overwrite_existing_policy=config.tailnet.overwrite_existing_policy,
-        reset_on_destroy=base_path is None,
+        reset_on_destroy=config.tailnet.base_policy is None,
     ),
 )
 

@@ -12,7 +12,7 @@ every firing decrements it under a file lock, so a burst of N is exactly N reque
 | `aperture.race` | Aperture | `{"count", "timeoutSeconds"}`: after answering the deploy's `GET /aperture/config`, hold the answer until another writer changes the document (or the timeout), so the deploy's `If-Match` is stale; while held, the switch shows `"waiting": <etag>` for that writer to see |
 | `host.drop` | GB10 host (SSH) | `{"count", "match", "afterOutput"}`: cut the SSH connection of a command containing `match` once its output contains `afterOutput` (default: at once) |
 | `docker.pull` | `docker` shim | `{"count", "message"}`: `docker pull` fails with `message` on stderr, exit 1 |
-| `docker.vllm` | `docker` shim | `{"count", "mode": "never-healthy" or "dies", "afterSeconds"}`: the next vLLM container never listens, or exits (status 1) `afterSeconds` after it starts |
+| `docker.vllm` | `docker` shim | `{"count", "mode": "never-healthy" or "dies", "afterSeconds"}`: the next vLLM container never listens, or crashes while loading: exits (status 1) `afterSeconds` after it starts |
 
 "The deploy" is a request without the sandbox's `X-Sandbox-Identity` header (the program states no
 identity); a writer that states one is never held or failed, so a test can race the deploy.

@@ -121,7 +121,9 @@ class ApertureHandler(BaseHTTPRequestHandler):
             return None
         self._body()
         status = int(fault.get("status", 503))
-        return _json(status, {"title": "Service Unavailable", "status": status, "detail": "sandbox: injected"})
+        return _json(
+            status, {"title": "Service Unavailable", "status": status, "detail": "sandbox: injected"}
+        )
 
     def _race(self, etag: str) -> None:
         """Hold this answer (stale ETag) until another writer changes the document, if switched on."""

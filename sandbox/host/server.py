@@ -309,7 +309,7 @@ async def _feed(process: asyncssh.SSHServerProcess[bytes], child: asyncio.subpro
 
 
 def _drop_watch(
-    faults_file: Path | None, command: str | None, conn: asyncssh.SSHServerConnection
+    faults_file: Path | None, command: str | None, conn: asyncssh.connection.SSHConnection
 ) -> Callable[[bytes], None]:
     """A check of each output chunk that cuts the connection when a `host.drop` switch says so."""
     fault = faults.take(faults_file, "host.drop", command or "")

@@ -412,7 +412,9 @@ class TailscaleServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], state: TailnetState, faults_file: Path | None = None) -> None:
+    def __init__(
+        self, address: tuple[str, int], state: TailnetState, faults_file: Path | None = None
+    ) -> None:
         super().__init__(address, _RequestHandler)
         self.state = state
         """The emulated tailnet (tests and the sandbox read and seed it directly)."""

@@ -105,7 +105,9 @@ class RacingWriter:
     def _write(self, round_: int) -> None:
         text, etag = self.stack.aperture_config()
         edited = text.replace('"claude-haiku-4-5"', f'"claude-haiku-4-5", "claude-race-{round_}"', 1)
-        edited = edited.replace('"providers": {', f'// saved by another admin, round {round_}\n  "providers": {{', 1)
+        edited = edited.replace(
+            '"providers": {', f'// saved by another admin, round {round_}\n  "providers": {{', 1
+        )
         assert edited != text, "the writer found nothing to edit"
         status, body = self.stack.put_aperture_config(edited, etag)
         assert status == 200, body

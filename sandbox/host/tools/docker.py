@@ -20,7 +20,8 @@ Subcommands: `info` (`--format '{{json .Runtimes}}'` lists `nvidia`), `version`,
 - `state/settings.json` `vllm_startup_seconds` is passed to the fake vLLM as `--startup-seconds`.
 - Fault switches (sandbox/faults.py, the file `$SANDBOX_FAULTS`): `docker.pull` makes `pull` fail
   with the switch's `message` (exit 1); `docker.vllm` makes the next vLLM container never listen
-  (`mode: never-healthy`) or exit with status 1 `afterSeconds` after it starts (`mode: dies`).
+  (`mode: never-healthy`), or crash while loading: exit with status 1 `afterSeconds` after it starts
+  (`mode: dies`).
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ def pull(args: Sequence[str], paths: HostPaths) -> int:
     image = images[0]
     fault = faults.take(_faults_file(), "docker.pull", image)
     if fault is not None:
-        default = f"Error response from daemon: Get \"https://registry-1.docker.io/v2/\": net/http: TLS handshake timeout"
+        default = 'Error response from daemon: Get "https://registry-1.docker.io/v2/": net/http: TLS handshake timeout'
         raise DockerError(str(fault.get("message") or default), 1)
     with locked_json(paths.docker, EMPTY) as document:
         if image not in document["images"]:
@@ -309,10 +310,10 @@ def _launch(container: dict[str, Any], paths: HostPaths) -> dict[str, Any]:
     python = os.environ.get("SANDBOX_PYTHON", sys.executable)
     argv = [python, "-m", "sandbox.vllm", *container["args"], "--startup-seconds", str(startup)]
     fault = faults.take(_faults_file(), "docker.vllm", container["name"])
-    if fault is not None and fault.get("mode") == "never-healthy":
-        argv[-1] = str(365 * 24 * 3600.0)
-    elif fault is not None:
-        argv += ["--exit-after-seconds", str(fault.get("afterSeconds", 0.5))]
+    if fault is not None:
+        argv[-1] = str(365 * 24 * 3600.0)  # never listens: still loading the model
+        if fault.get("mode") == "dies":
+            argv += ["--exit-after-seconds", str(fault.get("afterSeconds", 0.5))]
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             argv,
