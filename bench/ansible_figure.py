@@ -61,7 +61,12 @@ def prepare(stack: SandboxStack, work: Path) -> tuple[Path, dict[str, str]]:
         {
             "capabilities": {
                 "devices": {
-                    "create": {"reusable": False, "ephemeral": False, "preauthorized": True, "tags": ["tag:gpu"]}
+                    "create": {
+                        "reusable": False,
+                        "ephemeral": False,
+                        "preauthorized": True,
+                        "tags": ["tag:gpu"],
+                    }
                 }
             },
             "expirySeconds": 3600,
@@ -105,7 +110,9 @@ def prepare(stack: SandboxStack, work: Path) -> tuple[Path, dict[str, str]]:
     return work, env
 
 
-def playbook(ansible_bin: Path, work: Path, env: dict[str, str], run: int) -> subprocess.CompletedProcess[str]:
+def playbook(
+    ansible_bin: Path, work: Path, env: dict[str, str], run: int
+) -> subprocess.CompletedProcess[str]:
     """One `ansible-playbook` run with a control socket directory of its own (a fresh SSH master)."""
     control = work / f"cp{run}"
     control.mkdir(exist_ok=True)

@@ -66,7 +66,8 @@ def flatten(export: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         deps = [d for d in r.get("dependencies") or [] if d in custom]
         r["dependencies"] = [flat_urn(d) for d in deps]
         r["propertyDependencies"] = {
-            k: [flat_urn(d) for d in v if d in custom] for k, v in (r.get("propertyDependencies") or {}).items()
+            k: [flat_urn(d) for d in v if d in custom]
+            for k, v in (r.get("propertyDependencies") or {}).items()
         }
         r.pop("sourcePosition", None)
         r.pop("aliases", None)

@@ -80,7 +80,9 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def median_of_pairs(first: Callable[[], object], second: Callable[[], object], runs: int) -> tuple[float, float]:
+def median_of_pairs(
+    first: Callable[[], object], second: Callable[[], object], runs: int
+) -> tuple[float, float]:
     """Median wall times of two actions run alternately `runs` times (alternating spreads the noise)."""
     a, b = [], []
     for _ in range(runs):
