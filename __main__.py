@@ -3,14 +3,18 @@
 import pulumi
 
 from components.base_policy import load_policy
+from components.config import ConfigError
 from components.config_loader import load_stack_config
 from components.gateway import Gateway, GatewayArgs
 from components.host import InferenceHost, InferenceHostArgs
 from components.policy_file import render
 from components.tailnet import Tailnet, TailnetArgs
 
-config, secrets = load_stack_config()
-policy = load_policy(config)
+try:
+    config, secrets = load_stack_config()
+    policy = load_policy(config)
+except ConfigError as exc:  # the list of problems, each with its key and fix; no traceback
+    raise pulumi.RunError(str(exc)) from None
 
 tailnet = Tailnet(
     "tailnet",
