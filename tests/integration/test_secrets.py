@@ -59,6 +59,13 @@ class ProcessSampler:
                     continue
 
 
+def plaintext(value: object) -> str:
+    """A value of `pulumi stack export --show-secrets`: secrets come as `{<sig>: ..., "plaintext": <JSON>}`."""
+    if isinstance(value, dict) and "plaintext" in value:
+        return str(json.loads(value["plaintext"]))
+    return str(value)
+
+
 def pulumi_set_secret(stack: SandboxStack, key: str, value: str) -> None:
     result = subprocess.run(
         ["pulumi", "config", "set", "--secret", "--stack", "sandbox", key, "--non-interactive"],
@@ -92,7 +99,7 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]
             exported = stack.pulumi("stack", "export", "--show-secrets")
             assert exported.returncode == 0, exported.stderr
             auth_keys = [
-                str(r["outputs"]["key"])
+                plaintext(r["outputs"]["key"])
                 for r in json.loads(exported.stdout)["deployment"]["resources"]
                 if r["type"] == "tailscale:index/tailnetKey:TailnetKey"
             ]
