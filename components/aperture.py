@@ -7,7 +7,7 @@ in force); every other part of the document stays byte for byte (DESIGN.md §6).
 the inputs, the provider and the resource.
 
 Writes follow gitops-pusher: GET (ETag) -> merge -> POST `:validate` -> PUT with `If-Match`; a 412
-re-reads and re-merges, at most `MAX_ATTEMPTS` times. 403 and 422 become errors quoting Aperture's
+re-reads and re-merges, at most `MAX_ATTEMPTS` times, with a jittered wait between rounds. 403 and 422 become errors quoting Aperture's
 messages item by item.
 
 API keys: Aperture's GET redacts them, so the resource never writes back a key it did not set. Owned
@@ -29,7 +29,9 @@ and `SOVEREIGN_AI_GATEWAY_URL` overrides it in every call; an HTTP client is bui
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import random
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
@@ -57,8 +59,20 @@ from components.aperture_merge import (
     view,
 )
 
-MAX_ATTEMPTS = 3
+MAX_ATTEMPTS = 5
 """GET -> PUT rounds before giving up on a config that keeps changing (412)."""
+
+BACKOFF_SECONDS = 0.2
+"""Before round n (from the second), a random wait of up to BACKOFF_SECONDS * 2**(n-1): writers that
+collided once do not collide again in lockstep (make bench, figure 5: 4 concurrent writers)."""
+
+
+def _rounds() -> Iterator[int]:
+    """Round numbers for a read-merge-write loop, with a jittered, growing wait between rounds."""
+    for attempt in range(MAX_ATTEMPTS):
+        if attempt:
+            time.sleep(random.uniform(0, BACKOFF_SECONDS * 2 ** (attempt - 1)))
+        yield attempt
 
 
 class ApertureConfigArgs(TypedDict):
@@ -143,7 +157,7 @@ class ApertureConfigProvider(pulumi.dynamic.ResourceProvider):
         """Remove the owned providers; keep only the admin grants (see the module docstring)."""
         desired = DesiredConfig.from_props(props)
         client = self._client()
-        for _ in range(MAX_ATTEMPTS):
+        for _ in _rounds():
             snapshot = client.get_config()
             text = unmerge(snapshot.text, desired.providers)
             if text == snapshot.text:
@@ -160,7 +174,7 @@ class ApertureConfigProvider(pulumi.dynamic.ResourceProvider):
         previous_keys: dict[str, str],
     ) -> dict[str, Any]:
         keys_unchanged = all(previous_keys.get(pid) == key for pid, key in desired.api_keys().items())
-        for _ in range(MAX_ATTEMPTS):
+        for _ in _rounds():
             snapshot = client.get_config()
             text = merge(snapshot.text, desired, drop)
             if keys_unchanged and same_except_keys(text, snapshot.text, desired.providers):

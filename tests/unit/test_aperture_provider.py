@@ -359,7 +359,7 @@ def test_412_gives_up_after_max_attempts(provider: ApertureConfigProvider, gatew
     with pytest.raises(ApertureConflictError) as caught:
         provider.create(props())
     assert (str(caught.value), gateway.requests("PUT")) == (
-        "Aperture's config changed between read and write 3 times in a row (412 Precondition Failed each "
+        f"Aperture's config changed between read and write {MAX_ATTEMPTS} times in a row (412 Precondition Failed each "
         "time): another writer (the dashboard, another stack) is editing it; run again once it is idle",
         [412] * MAX_ATTEMPTS,
     )
