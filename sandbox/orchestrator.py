@@ -36,7 +36,7 @@ from typing import Any
 
 import asyncssh
 
-from sandbox import faults
+from sandbox import address_block, faults
 from sandbox.aperture.app import serve as serve_aperture
 from sandbox.host.server import start_host
 from sandbox.reachability import TailnetGroups, gateway_reachability
@@ -98,10 +98,11 @@ def serve(state_dir: Path, port_base: int = 0) -> int:
     faults_file = faults.faults_path(state_dir)
     faults_file.unlink(missing_ok=True)
     tailscale, _ = serve_tailscale(port=port_base, audit_path=paths.audit, faults_file=faults_file)
-    if not port_base:
-        # OS-chosen ports (tests): a /24 of its own per sandbox, from the API port, so a test's fake
-        # vLLM never collides with `make sandbox-up`'s (which keeps 127.100.0.1 for the demo).
-        tailscale.state.first_address_index(256 * (1 + tailscale.server_address[1] % 250) + 1)
+    # A /24 of the emulated tailnet of its own, so two sandboxes never share a fake vLLM's address;
+    # `make sandbox-up` (fixed ports) asks for block 0, whose first address the docs show.
+    tailscale.state.first_address_index(
+        address_block.first_address_index(address_block.claim(0 if port_base else 1))
+    )
     aperture, _ = serve_aperture(
         port=port_base + 1 if port_base else 0,
         default_identity=ADMIN_IDENTITY,

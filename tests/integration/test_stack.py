@@ -104,6 +104,9 @@ def test_the_auth_key_is_spent_secret_and_never_on_a_command_line(
     key_resource = next(r for r in stack.resources() if r["type"] == "tailscale:index/tailnetKey:TailnetKey")
     key = stack.api("GET", f"/api/v2/tailnet/-/keys/{key_resource['id']}")
     assert key["invalid"] is True, "a single-use key stays valid after the join"
+    create = key["capabilities"]["devices"]["create"]
+    assert (create["reusable"], create["preauthorized"], create["tags"]) == (False, True, ["tag:gpu"])
+    assert stack.api("GET", "/api/v2/tailnet/-/dns/preferences") == {"magicDNS": True}
     assert "ciphertext" in json.dumps(key_resource["outputs"]["key"])
     state = "\n".join(p.read_text() for p in (stack.project.parent / "state").rglob("*.json"))
     keys = [

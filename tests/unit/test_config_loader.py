@@ -6,9 +6,9 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pulumi
 import pytest
 
-from components.config import ConfigError
 from tests.unit.program_harness import run_program
 from tests.unit.test_program import PRIVATE_KEY, RAW, SECRETS, secret_value
 
@@ -27,10 +27,17 @@ def test_host_key_file_is_read_and_pinned(tmp_path: Path) -> None:
     assert connection["hostKey"] == "ssh-ed25519 AAAAFROMFILE"
 
 
+def problems(error: pytest.ExceptionInfo[pulumi.RunError]) -> list[str]:
+    """The problems a config error lists, one `  - ` line each (the program raises a RunError)."""
+    head, *lines = str(error.value).splitlines()
+    assert head == "invalid sovereign-ai configuration:"
+    return [line.removeprefix("  - ") for line in lines]
+
+
 def test_missing_host_key_file_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(pulumi.RunError) as info:
         run_program(with_host(hostKey=f"file:{tmp_path}/absent.pub"), SECRETS)
-    assert info.value.problems == [
+    assert problems(info) == [
         f"sovereign-ai:hosts[0].hostKey: cannot read {tmp_path}/absent.pub (No such file or directory); "
         "for the sandbox, run `make sandbox-up` first"
     ]
@@ -48,15 +55,15 @@ def test_private_key_path_is_read_as_a_secret(tmp_path: Path) -> None:
 def test_private_key_path_and_secret_together_are_refused(tmp_path: Path) -> None:
     key_file = tmp_path / "id_ed25519"
     key_file.write_text(PRIVATE_KEY)
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(pulumi.RunError) as info:
         run_program(dict(copy.deepcopy(RAW), sshPrivateKeyPath=str(key_file)), SECRETS)
-    assert info.value.problems == [
+    assert problems(info) == [
         "sovereign-ai:sshPrivateKeyPath: set together with sshPrivateKey: keep one of them"
     ]
 
 
 def test_misspelled_top_level_key_is_named() -> None:
     raw = dict(copy.deepcopy(RAW), enviroment="production")
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(pulumi.RunError) as info:
         run_program(raw, SECRETS)
-    assert info.value.problems[0].startswith("sovereign-ai:enviroment: is not a known setting (known: ")
+    assert problems(info)[0].startswith("sovereign-ai:enviroment: is not a known setting (known: ")

@@ -9,7 +9,6 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.config import ConfigError
 from components.policy_file import parse
 from components.reachability import run_tests
 from tests.unit.program_harness import AUTH_KEY, TAILNET_IP, ProgramMocks, run_program
@@ -162,7 +161,7 @@ def test_exports_the_client_settings(program: tuple[ProgramMocks, dict[str, Any]
 def test_bad_config_registers_nothing() -> None:
     raw = copy.deepcopy(RAW)
     raw["hosts"][0]["port"] = 22
-    with pytest.raises(ConfigError, match=r"port 22 collides with SSH"):
+    with pytest.raises(pulumi.RunError, match=r"port 22 collides with SSH"):
         run_program(raw, SECRETS)
 
 
