@@ -110,7 +110,6 @@ class PolicyProxy(analyzer_pb2_grpc.AnalyzerServicer):
         self.output: queue.Queue[object] = queue.Queue()
         self._pack: PackProcess | None = None
         self._lock = threading.Lock()
-        self.done = threading.Event()
 
     def pack(self, stack_env: dict[str, str] | None = None) -> PackProcess:
         with self._lock:
@@ -126,14 +125,12 @@ class PolicyProxy(analyzer_pb2_grpc.AnalyzerServicer):
         code = pack.process.wait()
         self.logger.info("policy pack exited %s", code)
         self.output.put(language_pb2.RunPluginResponse(exitcode=code))
-        self.done.set()
 
     def stop(self) -> None:
         with self._lock:
             pack = self._pack
         if pack is not None:
             pack.stop()
-        self.done.set()
 
     def Handshake(self, request, context):  # type: ignore[no-untyped-def]
         return analyzer_pb2.AnalyzerHandshakeResponse()

@@ -29,7 +29,6 @@ class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
         self.exec_script = exec_script
         self.logger = logger
         self.programs = RunningPrograms()
-        self._cancelled = threading.Event()
 
     # -- identity -------------------------------------------------------------------------------
 
@@ -169,7 +168,6 @@ class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
 
     def Cancel(self, request, context):  # type: ignore[no-untyped-def]
         self.logger.info("cancel")
-        self._cancelled.set()
         self.programs.interrupt()
         return empty_pb2.Empty()
 
