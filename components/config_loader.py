@@ -6,6 +6,7 @@ registered, so a bad value stops `pulumi preview` with a list of every problem a
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def load_stack_config() -> tuple[StackConfig, StackSecrets]:
         if value is not None:
             raw[key] = value
     problems += _unknown_keys()
+    problems += _placeholders(raw)
     problems += _read_host_key_files(raw)
     key_path = raw.pop("sshPrivateKeyPath", None)
     present = {field: _raw_secret(key) is not None for key, field in SECRET_KEYS.items()}
@@ -82,6 +84,36 @@ def load_stack_config() -> tuple[StackConfig, StackSecrets]:
         gateway_api_key=config.get_secret("gatewayApiKey"),
     )
     return stack, secrets
+
+
+PLACEHOLDER = re.compile(r"^<[^<>]+>$")
+"""A value still as Pulumi.dev.yaml ships it, e.g. `<you@example.com>`."""
+
+
+def _placeholders(value: object, path: str = NAMESPACE) -> list[str]:
+    """One problem per value that is still an example placeholder (`<...>`), naming its key."""
+    if isinstance(value, str):
+        if PLACEHOLDER.match(value.strip()):
+            return [
+                f"{path}: is still the placeholder {value.strip()}: replace it with your own value (README.md#configuration)"
+            ]
+        return []
+    if isinstance(value, dict):
+        sep = ":" if path == NAMESPACE else "."
+        found = []
+        for key, item in value.items():
+            found += (
+                _placeholders(key, f"{path}{sep}{key} (a key)")
+                if isinstance(key, str) and PLACEHOLDER.match(key)
+                else []
+            )
+            found += _placeholders(item, f"{path}{sep}{key}")
+        return found
+    if isinstance(value, list):
+        return [
+            problem for index, item in enumerate(value) for problem in _placeholders(item, f"{path}[{index}]")
+        ]
+    return []
 
 
 def _read_host_key_files(raw: dict[str, object]) -> list[str]:

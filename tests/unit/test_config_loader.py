@@ -67,3 +67,17 @@ def test_misspelled_top_level_key_is_named() -> None:
     with pytest.raises(pulumi.RunError) as info:
         run_program(raw, SECRETS)
     assert problems(info)[0].startswith("sovereign-ai:enviroment: is not a known setting (known: ")
+
+
+def test_placeholders_left_from_the_example_stack_file_are_each_named() -> None:
+    raw = copy.deepcopy(RAW)
+    raw["tailnet"]["admins"] = ["<you@example.com>"]
+    raw["hosts"][0]["user"] = "<ubuntu>"
+    with pytest.raises(pulumi.RunError) as info:
+        run_program(raw, SECRETS)
+    assert [p for p in problems(info) if "placeholder" in p] == [
+        "sovereign-ai:tailnet.admins[0]: is still the placeholder <you@example.com>: replace it with your own "
+        "value (README.md#configuration)",
+        "sovereign-ai:hosts[0].user: is still the placeholder <ubuntu>: replace it with your own value "
+        "(README.md#configuration)",
+    ]
