@@ -115,9 +115,8 @@ def policy_cost(stack: StackRun, pack: list[tuple[int, float, int]]) -> Figure:
         + (
             " (near linear)."
             if exponent <= 1.2
-            else ": worse than linear. Not profiled here; the "
-            "rules that ask reachability questions per grant against the whole policy are the likely "
-            "cause (`bench/bench_policy_model.py` shows the policy model alone grows the same way)."
+            else ": worse than linear. Profile one evaluation (`cProfile` on `bench.pack_figure.evaluate`): "
+            "reading the policy file (HuJSON) was most of it before the pack parsed each text once."
         )
     )
     fig.notes.append(

@@ -10,6 +10,7 @@ HuJSON: two-space indent, keys in the order given, an optional header comment.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,10 @@ class HuJSONError(ValueError):
         self.line = line
         self.column = column
         super().__init__(f"line {line}, column {column}: {message}")
+
+
+_BLANK = re.compile("[ \t\r\n\ufeff]*")
+"""Whitespace HuJSON allows between tokens (a BOM included)."""
 
 
 @dataclass
@@ -59,10 +64,10 @@ class _Parser:
     def skip(self) -> None:
         text, n = self.text, len(self.text)
         while self.pos < n:
-            ch = text[self.pos]
-            if ch in " \t\r\n\ufeff":
-                self.pos += 1
-            elif text.startswith("//", self.pos):
+            self.pos = _BLANK.match(text, self.pos).end()  # type: ignore[union-attr]  # `*` always matches
+            if self.pos >= n:
+                return
+            if text.startswith("//", self.pos):
                 end = text.find("\n", self.pos)
                 self.pos = n if end < 0 else end + 1
             elif text.startswith("/*", self.pos):

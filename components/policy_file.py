@@ -8,6 +8,7 @@ Legacy capitalised section names (`ACLs`, `TagOwners`, ...) are read as their mo
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
@@ -373,8 +374,12 @@ def _section(attr: str) -> str:
     return {"tag_owners": "tagOwners", "node_attrs": "nodeAttrs", "ssh_tests": "sshTests"}.get(attr, attr)
 
 
+@functools.lru_cache(maxsize=8)
 def parse(text: str) -> PolicyFile:
-    """HuJSON text to the model. Syntax errors carry `line N, column M`; shape errors the path."""
+    """HuJSON text to the model. Syntax errors carry `line N, column M`; shape errors the path.
+
+    Cached by text (the model is immutable): the policy pack's rules each read the same policy file,
+    which for a large tailnet is most of their cost (make bench, figure 4)."""
     return PolicyFile.from_dict(hujson.loads(text))
 
 
