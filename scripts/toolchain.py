@@ -286,7 +286,27 @@ def plugin_snapshot(runner: Runner) -> Path:
     (tmp / "run_plugin.py").write_text(RUN_PLUGIN)
     tmp.rename(snapshot)
     runner.note(f"plugin snapshot {snapshot}")
+    prune_snapshots(keep=KEPT_SNAPSHOTS)
     return snapshot
+
+
+KEPT_SNAPSHOTS = 8
+"""Copies of plugins/ kept in the cache: the newest ones, since other clones may still run them."""
+
+
+def prune_snapshots(keep: int) -> None:
+    """Remove all but the `keep` newest snapshots (about 1 MB each), oldest first."""
+    snapshots = sorted(
+        (
+            p
+            for p in (cache_dir() / "project-plugins").iterdir()
+            if p.is_dir() and not p.name.endswith(".partial")
+        ),
+        key=lambda p: p.stat().st_mtime,
+        reverse=True,
+    )
+    for old in snapshots[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 RUN_PLUGIN = """\

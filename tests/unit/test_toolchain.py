@@ -56,3 +56,17 @@ def test_build_without_go_or_pulumi_names_what_to_install(tmp_path: Path) -> Non
     result = run(["build"], tmp_path)
     assert result.returncode == 1
     assert "`go` not found on PATH, and no `pulumi` either: install Go >= 1.26.6" in result.stderr
+
+
+def test_old_plugin_snapshots_are_pruned_newest_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.integration.engine import TOOLCHAIN
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    root = tmp_path / "sovereign-ai" / "project-plugins"
+    for age in range(5):
+        snapshot = root / f"snap{age}"
+        snapshot.mkdir(parents=True)
+        os.utime(snapshot, (1_000_000 - age, 1_000_000 - age))  # snap0 is the newest
+    (root / "building.partial").mkdir()
+    TOOLCHAIN.prune_snapshots(keep=2)
+    assert sorted(p.name for p in root.iterdir()) == ["building.partial", "snap0", "snap1"]
