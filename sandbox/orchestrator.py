@@ -15,8 +15,10 @@ Files under the state directory (default `.sandbox/`, git-ignored):
   request (sandbox/faults.py lists them); removed when the sandbox starts.
 
 Ports: `--port-base N` uses N (Tailscale API), N+1 (Aperture) and N+2 (the host's SSH), as
-`Pulumi.sandbox.yaml` expects for N = 47800 (`make sandbox-up`); base 0 lets the OS choose all. The emulated tailnet is 127.100.0.0/16 (see
-sandbox/tailscale/models.py) and the gateway's tailnet identity is `tag:aperture`.
+`Pulumi.sandbox.yaml` expects for N = 47800 (`make sandbox-up`); base 0 lets the OS choose all. The
+emulated tailnet is 127.100.0.0/16 (see sandbox/tailscale/models.py); each running sandbox hands out
+addresses from a /24 of its own (`sandbox/address_block.py`: `make sandbox-up` gets 127.100.0.x), so
+two sandboxes never bind the same fake vLLM address. The gateway's tailnet identity is `tag:aperture`.
 """
 
 from __future__ import annotations
