@@ -1,8 +1,8 @@
 """`python -m sandbox up|down|status`: the emulated Tailscale API, Aperture and GB10 host, together.
 
 `up` starts one background process (`python -m sandbox serve`) that runs every emulator on
-loopback, waits until it has written `<state>/endpoints.json`, and prints the endpoints. `down`
-stops it (SIGTERM, then SIGKILL after 10 s), which stops every fake vLLM container with it, and
+loopback, each empty (the emulated hosts' files from an earlier run are discarded too), waits until
+it has written `<state>/endpoints.json`, and prints the endpoints. `down` stops it (SIGTERM, then SIGKILL after 10 s), which stops every fake vLLM container with it, and
 checks that no endpoint still accepts connections. `status` says whether it runs.
 
 Files under the state directory (default `.sandbox/`, git-ignored):
@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -191,6 +192,9 @@ def up(state_dir: Path, port_base: int = 0) -> int:
     started = time.monotonic()
     print("==> sandbox up: Tailscale API, Aperture, GB10 host (SSH) on loopback ...", flush=True)
     paths.endpoints.unlink(missing_ok=True)
+    # The emulated Tailscale API and Aperture start empty, so the emulated hosts do too: a host that
+    # still believed it had joined a tailnet that no longer knows it would never join again.
+    shutil.rmtree(state_dir / "hosts", ignore_errors=True)
     with paths.log.open("w") as log:
         process = subprocess.Popen(
             [
