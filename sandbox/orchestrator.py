@@ -2,8 +2,9 @@
 
 `up` starts one background process (`python -m sandbox serve`) that runs every emulator on
 loopback, each empty (the emulated hosts' files from an earlier run are discarded too), waits until
-it has written `<state>/endpoints.json`, and prints the endpoints. `down` stops it (SIGTERM, then SIGKILL after 10 s), which stops every fake vLLM container with it, and
-checks that no endpoint still accepts connections. `status` says whether it runs.
+it has written `<state>/endpoints.json`, and prints the endpoints. `down` stops it (SIGTERM, then
+SIGKILL after 10 s), which stops every fake vLLM container with it, and checks that no endpoint
+still accepts connections. `status` says whether it runs.
 
 Files under the state directory (default `.sandbox/`, git-ignored):
 - `endpoints.json`: where everything listens, the deploy key and the host key to pin;

@@ -72,3 +72,19 @@ def test_make_demo_on_a_fresh_clone(clone: Path) -> None:
     )  # fmt: skip
     assert preview.returncode == 0, preview.stdout + preview.stderr
     assert "15 unchanged" in preview.stdout
+
+
+def test_make_demo_again_after_sandbox_down_starts_over(clone: Path) -> None:
+    """An empty sandbox gets a new stack: the old state describes resources that are gone."""
+    first = subprocess.run(
+        ["make", "demo"], cwd=clone, env=user_env(), capture_output=True, text=True, timeout=900
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    subprocess.run(["make", "-s", "sandbox-down"], cwd=clone, env=user_env(), check=True, capture_output=True)
+    again = subprocess.run(
+        ["make", "demo"], cwd=clone, env=user_env(), capture_output=True, text=True, timeout=900
+    )
+    output = again.stdout + again.stderr
+    assert again.returncode == 0, output
+    assert "discarding stack sandbox's state from the previous sandbox" in output
+    assert "+ 15 created" in output and "usage record: alice@example.com" in output
