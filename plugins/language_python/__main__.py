@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import sys
 
-from plugins.serve import engine_address, serve, setup_logging
+import grpc
+
+from plugins.serve import Lifetime, engine_address, serve, setup_logging
 
 
 def option(argv: list[str], name: str, default: str) -> str:
@@ -29,7 +31,7 @@ def main(argv: list[str]) -> int:
         logger=setup_logging("language-python"),
     )
 
-    def register(server, lifetime):  # type: ignore[no-untyped-def]
+    def register(server: grpc.Server, lifetime: Lifetime) -> None:
         language_pb2_grpc.add_LanguageRuntimeServicer_to_server(runtime, server)
 
     try:

@@ -23,12 +23,14 @@ import logging
 import queue
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from dataclasses import dataclass
+from typing import IO
 
 import grpc
 from google.protobuf import empty_pb2
+from google.protobuf.message import Message
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc, language_pb2
 
 from plugins.serve import GRPC_OPTIONS
@@ -84,9 +86,12 @@ class PackProcess:
                 self.process.kill()
 
 
-def _pump(stream: object, field: str, output: queue.Queue[object]) -> None:
-    for chunk in iter(lambda: stream.readline(), b""):  # type: ignore[attr-defined]
-        output.put(language_pb2.RunPluginResponse(**{field: chunk}))
+def _pump(stream: IO[bytes], field: str, output: queue.Queue[object]) -> None:
+    """Each line the pack writes on `field` (stdout or stderr), as a RunPlugin response."""
+    for chunk in iter(stream.readline, b""):
+        response = language_pb2.RunPluginResponse()
+        setattr(response, field, chunk)
+        output.put(response)
 
 
 def stack_environment(request: analyzer_pb2.AnalyzerStackConfigureRequest) -> dict[str, str]:
@@ -132,17 +137,21 @@ class PolicyProxy(analyzer_pb2_grpc.AnalyzerServicer):
         if pack is not None:
             pack.stop()
 
-    def Handshake(self, request, context):  # type: ignore[no-untyped-def]
+    def Handshake(
+        self, request: analyzer_pb2.AnalyzerHandshakeRequest, context: grpc.ServicerContext
+    ) -> analyzer_pb2.AnalyzerHandshakeResponse:
         return analyzer_pb2.AnalyzerHandshakeResponse()
 
-    def ConfigureStack(self, request, context):  # type: ignore[no-untyped-def]
+    def ConfigureStack(
+        self, request: analyzer_pb2.AnalyzerStackConfigureRequest, context: grpc.ServicerContext
+    ) -> analyzer_pb2.AnalyzerStackConfigureResponse:
         try:
             pack = self.pack(stack_environment(request))
         except RuntimeError as exc:
             context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
         return pack.stub.ConfigureStack(request)
 
-    def Cancel(self, request, context):  # type: ignore[no-untyped-def]
+    def Cancel(self, request: empty_pb2.Empty, context: grpc.ServicerContext) -> empty_pb2.Empty:
         with self._lock:
             pack = self._pack
         if pack is not None:
@@ -153,8 +162,10 @@ class PolicyProxy(analyzer_pb2_grpc.AnalyzerServicer):
         return empty_pb2.Empty()
 
 
-def _forwarder(method: str):  # type: ignore[no-untyped-def]
-    def forward(self: PolicyProxy, request, context):  # type: ignore[no-untyped-def]
+def _forwarder(method: str) -> Callable[[PolicyProxy, Message, grpc.ServicerContext], Message]:
+    """A servicer method that hands the call to the pack as it is, and its answer back."""
+
+    def forward(self: PolicyProxy, request: Message, context: grpc.ServicerContext) -> Message:
         try:
             return getattr(self.pack().stub, method)(request)
         except grpc.RpcError as exc:

@@ -32,10 +32,12 @@ class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
 
     # -- identity -------------------------------------------------------------------------------
 
-    def GetPluginInfo(self, request, context):  # type: ignore[no-untyped-def]
+    def GetPluginInfo(self, request: empty_pb2.Empty, context: grpc.ServicerContext) -> plugin_pb2.PluginInfo:
         return plugin_pb2.PluginInfo(version=self.version)
 
-    def Handshake(self, request, context):  # type: ignore[no-untyped-def]
+    def Handshake(
+        self, request: language_pb2.LanguageHandshakeRequest, context: grpc.ServicerContext
+    ) -> language_pb2.LanguageHandshakeResponse:
         if request.engine_address:
             self.engine = request.engine_address
         return language_pb2.LanguageHandshakeResponse()
@@ -65,7 +67,9 @@ class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
         self.logger.info("required packages: %s", [(p.name, p.version) for p in found])
         return found
 
-    def GetRequiredPackages(self, request, context):  # type: ignore[no-untyped-def]
+    def GetRequiredPackages(
+        self, request: language_pb2.GetRequiredPackagesRequest, context: grpc.ServicerContext
+    ) -> language_pb2.GetRequiredPackagesResponse:
         found = self._packages(request.info, context)
         return language_pb2.GetRequiredPackagesResponse(
             packages=[
@@ -74,7 +78,9 @@ class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
             ]
         )
 
-    def GetRequiredPlugins(self, request, context):  # type: ignore[no-untyped-def]
+    def GetRequiredPlugins(
+        self, request: language_pb2.GetRequiredPluginsRequest, context: grpc.ServicerContext
+    ) -> language_pb2.GetRequiredPluginsResponse:
         found = self._packages(request.info, context)
         return language_pb2.GetRequiredPluginsResponse(
             plugins=[
@@ -85,7 +91,9 @@ class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
 
     # -- running --------------------------------------------------------------------------------
 
-    def Run(self, request, context):  # type: ignore[no-untyped-def]
+    def Run(
+        self, request: language_pb2.RunRequest, context: grpc.ServicerContext
+    ) -> language_pb2.RunResponse:
         env = self._env(request.info, context)
         argv = [env.python, *run_arguments(request, self.engine, self.exec_script)]
         self.logger.info("run %s (dry_run=%s)", request.stack, request.dryRun)
@@ -93,7 +101,9 @@ class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
         self.logger.info("program exited %d", code)
         return run_response(code)
 
-    def RunPlugin(self, request, context):  # type: ignore[no-untyped-def]
+    def RunPlugin(
+        self, request: language_pb2.RunPluginRequest, context: grpc.ServicerContext
+    ) -> Iterator[language_pb2.RunPluginResponse]:
         info = request.info
         plugin_dir = request.program or info.program_directory or info.root_directory
         options = python_env.options_dict(info.options)
@@ -112,7 +122,9 @@ class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
             return
         yield from _stream([env.python, plugin_dir, *request.args], base_env, request.pwd, context)
 
-    def InstallDependencies(self, request, context):  # type: ignore[no-untyped-def]
+    def InstallDependencies(
+        self, request: language_pb2.InstallDependenciesRequest, context: grpc.ServicerContext
+    ) -> Iterator[language_pb2.InstallDependenciesResponse]:
         info = request.info
         root = info.root_directory or request.directory
         try:
@@ -141,7 +153,9 @@ class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
 
     # -- describing -----------------------------------------------------------------------------
 
-    def About(self, request, context):  # type: ignore[no-untyped-def]
+    def About(
+        self, request: language_pb2.AboutRequest, context: grpc.ServicerContext
+    ) -> language_pb2.AboutResponse:
         env = self._env(request.info, context)
         version = subprocess.run(
             [env.python, "-c", "import platform; print(platform.python_version())"],
@@ -153,7 +167,9 @@ class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
             metadata={"toolchain": env.toolchain, "toolchainVersion": _pip_version(env), "typechecker": ""},
         )
 
-    def GetProgramDependencies(self, request, context):  # type: ignore[no-untyped-def]
+    def GetProgramDependencies(
+        self, request: language_pb2.GetProgramDependenciesRequest, context: grpc.ServicerContext
+    ) -> language_pb2.GetProgramDependenciesResponse:
         env = self._env(request.info, context)
         try:
             dists = packages.installed_distributions(env, request.info.program_directory or request.pwd)
@@ -166,7 +182,7 @@ class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
             ]
         )
 
-    def Cancel(self, request, context):  # type: ignore[no-untyped-def]
+    def Cancel(self, request: empty_pb2.Empty, context: grpc.ServicerContext) -> empty_pb2.Empty:
         self.logger.info("cancel")
         self.programs.interrupt()
         return empty_pb2.Empty()
