@@ -18,10 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bench.measure import Seen, Window
-from components.config import parse_config
 from components.host import vllm_command
 from components.policy_file import render
 from components.tailnet_policy import policy_for
@@ -41,18 +38,9 @@ class AnsibleRun:
     skipped: int
 
 
-def _stack_config(stack: SandboxStack) -> Any:
-    raw = yaml.safe_load((stack.project / "Pulumi.sandbox.yaml").read_text())["config"]
-    values = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("sovereign-ai:")}
-    values.pop("sshPrivateKeyPath")
-    values["secrets"] = {"sshPrivateKey": True}
-    values["hosts"][0]["hostKey"] = stack.endpoints["hosts"][0]["hostKey"]
-    return parse_config(values)
-
-
 def prepare(stack: SandboxStack, work: Path) -> tuple[Path, dict[str, str]]:
     """The tailnet policy and an auth key in the sandbox; inventory, vars and ansible.cfg in `work`."""
-    config = _stack_config(stack)
+    config = stack.config()
     stack.api("POST", "/api/v2/tailnet/-/acl", render(policy_for(config)), "application/hujson")
     host = config.hosts[0]
     key = stack.api(

@@ -23,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from components.config import StackConfig, parse_config
 from sandbox import faults
 from tests.integration.engine import ROOT, engine_env
 
@@ -103,6 +104,15 @@ class SandboxStack:
             ["scripts/stack.sh", action, stack],
             cwd=self.project, env=self.env, capture_output=True, text=True, timeout=600,
         )  # fmt: skip
+
+    def config(self) -> StackConfig:
+        """The stack file's `sovereign-ai:*` config as the program validates it, with this sandbox's host key."""
+        raw = yaml.safe_load((self.project / "Pulumi.sandbox.yaml").read_text())["config"]
+        values = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("sovereign-ai:")}
+        values.pop("sshPrivateKeyPath")
+        values["secrets"] = {"sshPrivateKey": True}
+        values["hosts"][0]["hostKey"] = self.endpoints["hosts"][0]["hostKey"]
+        return parse_config(values)
 
     def outputs(self) -> dict[str, Any]:
         result = self.pulumi("stack", "output", "--json", "--show-secrets")

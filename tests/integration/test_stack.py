@@ -15,11 +15,9 @@ import urllib.error
 from typing import Any
 
 import pytest
-import yaml
 
 from components import hujson
 from components.aperture_merge import unmerge
-from components.config import parse_config
 from components.policy_file import Grant, render
 from components.tailnet_policy import policy_for
 from tests.integration.engine import ROOT
@@ -41,15 +39,6 @@ def deployed(stack: SandboxStack) -> dict[str, Any]:
 
 def model_id(stack: SandboxStack) -> str:
     return str(stack.outputs()["client_model_ids"][0])
-
-
-def config(stack: SandboxStack) -> Any:
-    raw = yaml.safe_load((stack.project / "Pulumi.sandbox.yaml").read_text())["config"]
-    values = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("sovereign-ai:")}
-    values.pop("sshPrivateKeyPath")
-    values["secrets"] = {"sshPrivateKey": True}
-    values["hosts"][0]["hostKey"] = stack.endpoints["hosts"][0]["hostKey"]
-    return parse_config(values)
 
 
 def remote_commands(lines: list[dict[str, Any]]) -> list[str]:
@@ -189,7 +178,7 @@ def test_a_container_stopped_by_hand_is_reported_and_repaired(
 def test_tailscale_refuses_a_later_edit_that_opens_the_model_port(
     stack: SandboxStack, deployed: dict[str, Any]
 ) -> None:
-    policy = policy_for(config(stack))
+    policy = policy_for(stack.config())
     bypass = policy.with_changes(
         grants=(*policy.grants, Grant(src=("autogroup:member",), dst=("tag:gpu",), ip=("tcp:8000",)))
     )
@@ -204,7 +193,7 @@ def test_a_policy_that_blocks_gateway_to_server_gives_the_red_x(
 ) -> None:
     """Drop the gateway -> GPU grant (and the test that pins it) by hand: the gateway answers 502."""
     declared = stack.policy_text()
-    policy = policy_for(config(stack))
+    policy = policy_for(stack.config())
     blocked = policy.with_changes(
         grants=tuple(g for g in policy.grants if g.src != ("tag:aperture",)),
         tests=tuple(t for t in policy.tests if t.src != "tag:aperture"),
