@@ -32,7 +32,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 
 PULUMI_VERSION = "3.274.1"
@@ -245,6 +245,7 @@ def build_language_host(runner: Runner) -> str:
     return f"project: {target}"
 
 
+@cache
 def source_hash() -> str:
     """A digest of the code and requirements the project's engine parts run, to key their copies."""
     digest = hashlib.sha256()
