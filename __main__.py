@@ -2,13 +2,13 @@
 
 import pulumi
 
-from components.base_policy import load_policy
-from components.config import ConfigError
-from components.config_loader import load_stack_config
-from components.gateway import Gateway, GatewayArgs
-from components.host import InferenceHost, InferenceHostArgs
-from components.policy_file import render
+from components.gateway.gateway import Gateway, GatewayArgs
+from components.host.inference_host import InferenceHost, InferenceHostArgs
 from components.tailnet import Tailnet, TailnetArgs
+from config.base_policy import load_policy
+from config.loader import load_stack_config
+from config.model import ConfigError
+from tailnet_policy.policy_file import render
 
 try:
     config, secrets = load_stack_config()

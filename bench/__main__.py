@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from bench import ansible_figure, engine_figure, figures, gateway_figure, pack_figure, report, stack_figures
-from tests.integration.engine import ROOT, TOOLCHAIN
+from testing.engine import ROOT, TOOLCHAIN
 
 
 def main(argv: list[str] | None = None) -> int:

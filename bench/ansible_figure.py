@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import Seen, Window
-from components.host import vllm_command
-from components.policy_file import render
-from components.tailnet_policy import policy_for
-from tests.integration.sandbox_stack import SandboxStack
+from components.host.inference_host import vllm_command
+from config.plan import policy_for
+from tailnet_policy.policy_file import render
+from testing.sandbox_stack import SandboxStack
 
 PLAYBOOK = Path(__file__).resolve().parent / "ansible" / "playbook.yml"
 RECAP = re.compile(r"ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)")

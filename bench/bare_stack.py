@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import timed
+from testing.engine import PROGRAM_PACKAGES
 
 BARE = Path(__file__).resolve().parent / "bare"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"
@@ -109,9 +110,11 @@ def build(stack: Any, where: Path) -> Path:
     for name in ("Pulumi.yaml", "__main__.py"):
         shutil.copy(BARE / name, where / name)
     (where / "venv").symlink_to(stack.project / "venv")
-    # The dynamic providers are pickled by reference (`components.aperture...`): the provider process
-    # imports them from its working directory. The bare program itself never imports `components`.
-    (where / "components").symlink_to(stack.project / "components")
+    # The dynamic providers are pickled by reference (`components.gateway.aperture_config...`): the
+    # provider process imports them, and what they import, from its working directory. The bare
+    # program itself never imports them.
+    for package in PROGRAM_PACKAGES:
+        (where / package).symlink_to(stack.project / package)
     shutil.copy(stack.project / "Pulumi.sandbox.yaml", where / f"Pulumi.{STACK}.yaml")
     (where / "resources.json").write_text(json.dumps(spec, indent=1))
     (where / "state.json").write_text(json.dumps(document))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from components.aperture import ApertureConfigProvider
+from components.gateway.aperture_config import ApertureConfigProvider
 from sandbox.aperture.app import serve
 
 PROPS: dict[str, Any] = {

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import time
 
-from components.policy_file import Grant, PolicyFile, parse, render
-from components.reachability import Evaluator
+from tailnet_policy.policy_file import Grant, PolicyFile, parse, render
+from tailnet_policy.reachability import Evaluator
 
 HOSTS = {f"host{i}": f"100.64.{i // 256}.{i % 256}" for i in range(100)}
 

@@ -19,7 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.integration.engine import ROOT, TOOLCHAIN
+from testing.engine import ROOT, TOOLCHAIN
 
 RUNS = 5
 ENGINE_ADDRESS = "127.0.0.1:1"

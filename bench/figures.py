@@ -10,7 +10,7 @@ from bench.ansible_figure import AnsibleRun
 from bench.gateway_figure import Convergence
 from bench.results import Figure, ratio, seconds
 from bench.stack_figures import StackRun
-from components.aperture import MAX_ATTEMPTS
+from components.gateway.aperture_config import MAX_ATTEMPTS
 
 
 def no_op(run: StackRun) -> Figure:

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import lines
-from components.aperture import MAX_ATTEMPTS, ApertureConfigProvider
-from components.aperture_client import ApertureClient, ApertureError, ConfigSnapshot, GatewaySettings
+from components.gateway.aperture_client import ApertureClient, ApertureError, ConfigSnapshot, GatewaySettings
+from components.gateway.aperture_config import MAX_ATTEMPTS, ApertureConfigProvider
 from sandbox.aperture.app import serve
 
 ROUNDS = 5

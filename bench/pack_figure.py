@@ -17,9 +17,9 @@ from pulumi.runtime import config as runtime_config
 from pulumi_policy import ResourceValidationPolicy
 from pulumi_policy.policy import _NotApplicableError
 
-from components import policy_file
 from policies.common import ACL
-from tests.policies.helpers import (
+from tailnet_policy import policy_file
+from testing.policies import (
     CONFIG,
     all_policies,
     generated_policy,

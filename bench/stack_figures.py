@@ -17,8 +17,8 @@ from typing import Any
 
 from bench import bare_stack
 from bench.measure import Seen, Window, timed
-from components.remote_script import SCRIPTS
-from tests.integration.sandbox_stack import SandboxStack
+from components.host.remote_script import SCRIPTS
+from testing.sandbox_stack import SandboxStack
 
 NO_OP_RUNS = 3
 PREVIEW_RUNS = 3
@@ -43,7 +43,7 @@ class StackRun:
 
 
 def script_steps(seen: Seen) -> list[str]:
-    """The `components/scripts/*.sh` each remote command ran, in order (recognised by its header)."""
+    """The `components/host/scripts/*.sh` each remote command ran, in order (recognised by its header)."""
     headers = {p.name: p.read_text().splitlines()[1] for p in sorted(SCRIPTS.glob("*.sh"))}
     steps = []
     for call in seen.calls:

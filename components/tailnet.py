@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_tailscale as tailscale
 
-from components.config import HostConfig
-from components.tailnet_policy import takeover_problem
+from config.model import HostConfig
+from config.plan import takeover_problem
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from pulumi.runtime import config as runtime_config
 from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
-from components.config import (
+from config.model import (
     DEFAULT_PORT,
     DEFAULT_TAILNET_RANGE,
     NAMESPACE,
@@ -33,7 +33,7 @@ from components.config import (
     TailnetConfig,
     parse_config,
 )
-from components.tailnet_policy import PolicyPlan
+from config.plan import PolicyPlan
 
 ACL = "tailscale:index/acl:Acl"
 TAILNET_KEY = "tailscale:index/tailnetKey:TailnetKey"
@@ -58,7 +58,7 @@ SECRET_CONFIG_KEYS = (
     "tailscale:apiKey",
     "tailscale:oauthClientSecret",
 )
-"""Secret config keys (as in `components.config_loader.SECRET_KEYS`, plus the Tailscale provider's)
+"""Secret config keys (as in `config.loader.SECRET_KEYS`, plus the Tailscale provider's)
 whose values must never appear in a command line; only compared, never printed."""
 
 PRODUCTION = "production"

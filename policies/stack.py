@@ -26,10 +26,6 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UnknownValueError
 
-from components.address_set import AddressError, AddressSet
-from components.exposure import CHECKABLE, exposures
-from components.gpu_servers import GpuServers
-from components.policy_file import PolicyFile, parse
 from policies.common import (
     ACL,
     APERTURE_CONFIG,
@@ -43,7 +39,11 @@ from policies.common import (
     strings,
     subject,
 )
+from policies.exposure import CHECKABLE, exposures
 from policies.gateway import admin_grant_text, display_url, provider_base_urls, wide_admin_grants
+from policies.gpu_servers import GpuServers
+from tailnet_policy.address_set import AddressError, AddressSet
+from tailnet_policy.policy_file import PolicyFile, parse
 
 MODEL_PORT_RULE = "tailnet-model-port-gateway-only"
 HOST_STATE = "pulumi-python:dynamic/host:State"

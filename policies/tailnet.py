@@ -2,7 +2,7 @@
 policy file as HuJSON text.
 
 The policy file decides who reaches the model port (DESIGN.md §5.1), so most rules here are the
-findings of `components.exposure.exposures()`, one policy per finding kind, judged with the same
+findings of `policies.exposure.exposures()`, one policy per finding kind, judged with the same
 evaluator the program and the sandbox use. The GPU tag, the gateway selector, the model ports and
 the admins come from the stack config (`PolicyPlan.from_config`).
 
@@ -19,11 +19,6 @@ from functools import lru_cache
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from components.address_set import AddressSet
-from components.exposure import CHECKABLE, Exposure, exposures
-from components.gpu_servers import GpuServers
-from components.policy_file import Acl, Grant, PolicyFile, SshRule, parse
-from components.reachability import run_tests
 from policies.common import (
     ACL,
     StackContext,
@@ -32,7 +27,12 @@ from policies.common import (
     stack_context,
     subject,
 )
+from policies.exposure import CHECKABLE, Exposure, exposures
 from policies.gateway import admin_grant_text, gives_admin, too_wide_for_admin
+from policies.gpu_servers import GpuServers
+from tailnet_policy.address_set import AddressSet
+from tailnet_policy.policy_file import Acl, Grant, PolicyFile, SshRule, parse
+from tailnet_policy.reachability import run_tests
 
 DANGER_ALL = "autogroup:danger-all"
 

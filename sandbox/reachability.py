@@ -11,8 +11,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
-from components.reachability import Directory, Evaluator
 from sandbox.tailscale.models import TAILNET_RANGE, TailnetState
+from tailnet_policy.reachability import Directory, Evaluator
 
 
 def gateway_reachability(state: TailnetState, gateway_identity: str) -> Callable[[str, int], bool]:

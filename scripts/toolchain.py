@@ -49,8 +49,8 @@ SDK_MODULE = "github.com/pulumi/pulumi/sdk/v3"
 
 ROOT = Path(__file__).resolve().parent.parent
 
-PLUGIN_PACKAGES = ("plugins", "components")
-"""What the project's engine parts import (components for its pure modules, e.g. hujson)."""
+PLUGIN_PACKAGES = ("plugins", "hujson")
+"""What the project's engine parts import: themselves and the HuJSON formatter, nothing of the program."""
 
 
 def cache_dir() -> Path:

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from components.hujson_format import HuJSONFormatError, format_text
+from hujson.formatter import HuJSONFormatError, format_text
 from plugins.tailscale.client import HUJSON, TailscaleAPI
 from plugins.tailscale.errors import APIError, ProviderError, check_failure_reason
 from plugins.tailscale.resource import Diff, Failure, ReadResult, Resource, bool_input, differs, new_id

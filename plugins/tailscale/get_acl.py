@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from components import hujson
+import hujson
 from plugins.tailscale.acl import get_policy
 from plugins.tailscale.client import TailscaleAPI
 from plugins.tailscale.errors import APIError, ProviderError

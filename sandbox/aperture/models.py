@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from components import hujson
+import hujson
 from sandbox.aperture import errors
 
 REDACTED = "<redacted>"

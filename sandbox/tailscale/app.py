@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, unquote_plus, urlsplit
 
-from components import hujson
+import hujson
 from sandbox import faults
 from sandbox.tailscale import errors
 from sandbox.tailscale.models import DEFAULT_API_KEY, DEFAULT_TAILNET, Identity, RequestRecord, TailnetState

@@ -9,12 +9,12 @@ behaviour is undocumented, and sandbox-only additions:
 - **Policy file.** Stored verbatim (comments, trailing commas, indentation) and returned byte for
   byte. ETag = `"<sha256 hex of hujson.Format(stored text)>"`, Tailscale's rule, which clients
   such as gitops-pusher rely on to tell "nothing to do" and "edited by hand" (the formatter is
-  `components.hujson_format`, a port of Go's, shared with the project's tailscale plugin); so two
+  `hujson.formatter`, a port of Go's, shared with the project's tailscale plugin); so two
   texts that differ only in layout have the same ETag. `If-Match` may be quoted or not, with or without `W/`; `*` matches any version (as in
   headscale); `ts-default` matches only while the stored text is exactly `DEFAULT_POLICY`; an absent
   If-Match always writes. An empty (or whitespace-only) body resets to `DEFAULT_POLICY`, which makes
   `ts-default` match again. Saves run HuJSON parsing, `validation.validate` (first message wins,
-  SaaS reports one) and the policy's `tests` through `components.reachability.run_tests`; `sshTests`
+  SaaS reports one) and the policy's `tests` through `tailnet_policy.reachability.run_tests`; `sshTests`
   are not evaluated. Failed tests answer `data: [{"user": <test src>, "errors": [...]}]`, one item
   per failing test entry, in order.
 - **Validate** (`POST /acl/validate`) never writes and answers 200 even when the document is
@@ -77,10 +77,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from components import hujson, hujson_format, policy_file
-from components.policy_file import PolicyFile, PolicyTest
-from components.reachability import PortSpecError, TestFailure, run_tests
+import hujson
+from hujson import formatter as hujson_format
 from sandbox.tailscale import errors, validation
+from tailnet_policy import policy_file
+from tailnet_policy.policy_file import PolicyFile, PolicyTest
+from tailnet_policy.reachability import PortSpecError, TestFailure, run_tests
 
 TAILNET_RANGE = ipaddress.IPv4Network("127.100.0.0/16")
 """Emulated tailnet addresses (SANDBOX ONLY; routed to loopback by Linux, no root needed)."""

@@ -18,7 +18,7 @@ SaaS-aligned validator:
   `capability name must have the form {domain}/{path}`,
   `capability name must not be in the tailscale.com domain`;
 - port specs: `dst="autogroup:self": port range "self": invalid first integer` (acls) and the bare
-  `port range ...` message (grants `ip`), from `components.reachability.parse_ports`;
+  `port range ...` message (grants `ip`), from `tailnet_policy.reachability.parse_ports`;
 - `tagOwners["tag:1x"]: tag names must start with a letter, after 'tag:'`,
   `groups["group:outer"]: "group:inner": group members cannot be recursive`;
 - ssh: `action must be specified`, `"deny" is not a valid action`, `users must be specified`,
@@ -26,7 +26,7 @@ SaaS-aligned validator:
   `checkPeriod 200h0m0s is above the max (168h)`, `time: invalid duration "abc"`.
 
 Emulator wording, unverified against SaaS: `group not found: "group:x"` (the wording
-`components.reachability` uses for tests) and `dst="x": hostport must contain a colon` (acls dst
+`tailnet_policy.reachability` uses for tests) and `dst="x": hostport must contain a colon` (acls dst
 without a port). Not checked: hosts aliases that are not defined, unknown autogroups, postures,
 `user:*@domain` domains, ipsets, ipPool ranges, sshTests (they are not evaluated either).
 """
@@ -38,8 +38,8 @@ import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from components.policy_file import PolicyFile
-from components.reachability import PortSpecError, parse_ports
+from tailnet_policy.policy_file import PolicyFile
+from tailnet_policy.reachability import PortSpecError, parse_ports
 
 TAILSCALE_CAPABILITIES = frozenset(
     {

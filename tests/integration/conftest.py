@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.engine import engine_env
-from tests.integration.sandbox_stack import SandboxStack
+from testing.engine import engine_env
+from testing.sandbox_stack import SandboxStack
 
 
 @pytest.fixture

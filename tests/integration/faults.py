@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.integration.sandbox_stack import SandboxStack
+from testing.sandbox_stack import SandboxStack
 
 KEY_TYPE = "tailscale:index/tailnetKey:TailnetKey"
 

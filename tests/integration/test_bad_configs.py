@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.integration.engine import FIXTURES
-from tests.integration.sandbox_stack import SandboxStack
+from testing.engine import FIXTURES
+from testing.sandbox_stack import SandboxStack
 
 pytestmark = pytest.mark.engine
 

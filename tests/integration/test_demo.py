@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.engine import ROOT
+from testing.engine import ROOT
 
 pytestmark = pytest.mark.engine
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.engine import ROOT, TOOLCHAIN, ok, pulumi
-from tests.integration.sandbox_stack import sandbox
+from testing.engine import PROGRAM_PACKAGES, ROOT, TOOLCHAIN, ok, pulumi
+from testing.sandbox_stack import sandbox
 
 pytestmark = pytest.mark.engine
 
@@ -28,7 +28,8 @@ def project(tmp_path: Path) -> Path:
     work.mkdir()
     for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "__main__.py", "requirements.txt"):
         shutil.copy(ROOT / name, work / name)
-    shutil.copytree(ROOT / "components", work / "components", ignore=shutil.ignore_patterns("__pycache__"))
+    for package in PROGRAM_PACKAGES:
+        shutil.copytree(ROOT / package, work / package, ignore=shutil.ignore_patterns("__pycache__"))
     (work / "venv").symlink_to(ROOT / "venv")
     stack_file = work / "Pulumi.dev.yaml"
     stack_file.write_text(

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from components.aperture import MAX_ATTEMPTS as APERTURE_ROUNDS
-from components.aperture_client import MAX_ATTEMPTS as APERTURE_TRIES
+from components.gateway.aperture_client import MAX_ATTEMPTS as APERTURE_TRIES
+from components.gateway.aperture_config import MAX_ATTEMPTS as APERTURE_ROUNDS
 from plugins.tailscale.client import MAX_ATTEMPTS as TAILSCALE_TRIES
+from testing.sandbox_stack import SandboxStack
 from tests.integration.faults import RacingWriter, Run, assert_no_orphans, converges, requests, up
-from tests.integration.sandbox_stack import SandboxStack
 
 pytestmark = pytest.mark.engine
 
@@ -26,7 +26,7 @@ KEYS = "/api/v2/tailnet/-/keys"
 ACL = "/api/v2/tailnet/-/acl"
 CONFIG = "/aperture/config"
 PULL_ATTEMPTS = 3
-"""components/scripts/vllm_container.sh's default."""
+"""components/host/scripts/vllm_container.sh's default."""
 
 
 @pytest.fixture

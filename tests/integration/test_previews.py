@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.sandbox_stack import SandboxStack
+from testing.sandbox_stack import SandboxStack
 
 pytestmark = pytest.mark.engine
 

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.engine import ROOT
-from tests.integration.sandbox_stack import SandboxStack
+from testing.engine import ROOT
+from testing.sandbox_stack import SandboxStack
 
 pytestmark = pytest.mark.engine
 

@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from components import hujson
-from components.aperture_merge import unmerge
-from components.policy_file import Grant, render
-from components.tailnet_policy import policy_for
-from tests.integration.engine import ROOT
-from tests.integration.sandbox_stack import SandboxStack
+import hujson
+from components.gateway.aperture_merge import unmerge
+from config.plan import policy_for
+from tailnet_policy.policy_file import Grant, render
+from testing.engine import ROOT
+from testing.sandbox_stack import SandboxStack
 
 pytestmark = pytest.mark.engine
 

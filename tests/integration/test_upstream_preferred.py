@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.engine import ROOT, TOOLCHAIN, copy_fixture, ok, pulumi, write_stack_config
+from testing.engine import ROOT, TOOLCHAIN, copy_fixture, ok, pulumi, write_stack_config
 
 pytestmark = pytest.mark.engine
 

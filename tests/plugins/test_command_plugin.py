@@ -24,7 +24,7 @@ from pulumi.runtime.proto import engine_pb2, provider_pb2, provider_pb2_grpc
 from plugins.command.wire import SECRET_KEY, SECRET_SIG, UNKNOWN, reveal, secret, to_python, to_struct
 from sandbox.host import HostHandle, start_host
 from sandbox.host.state import shim_calls
-from sandbox.host.testing import StandInControl, free_port
+from testing.host import StandInControl, free_port
 from tests.plugins.harness import RecordingEngine, RunningPlugin, recording_engine, start_plugin
 
 TYPE = "command:remote:Command"

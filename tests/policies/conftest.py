@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from pulumi.runtime import config as runtime_config
 
-from tests.policies.helpers import CONFIG, SECRETS, config_with, set_stack_config
+from testing.policies import CONFIG, SECRETS, config_with, set_stack_config
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
 from policies import commands
 from policies.common import REMOTE_COMMAND
-from tests.policies.helpers import (
+from testing.policies import (
     CONFIG,
     not_applicable_reason,
     resource_args,

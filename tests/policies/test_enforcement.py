@@ -26,7 +26,7 @@ from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE
 
 from policies import enforcement
 from policies.common import APERTURE_CONFIG, TAILNET_KEY
-from tests.policies.helpers import all_policies, config_with, rule_modules, set_stack_config
+from testing.policies import all_policies, config_with, rule_modules, set_stack_config
 
 ROOT = Path(__file__).resolve().parents[2]
 PACK = ROOT / "policies"

@@ -13,7 +13,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE
 
 from policies import gateway
 from policies.common import APERTURE_CONFIG
-from tests.policies.helpers import not_applicable_reason, resource_args, run_policy, run_policy_with_unknowns
+from testing.policies import not_applicable_reason, resource_args, run_policy, run_policy_with_unknowns
 
 WHO = 'Aperture config "gateway"'
 CAP = "tailscale.com/cap/aperture"

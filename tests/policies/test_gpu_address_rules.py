@@ -10,7 +10,7 @@ from pulumi_policy import PolicyResource, ResourceValidationArgs
 
 from policies import stack, tailnet
 from policies.common import ACL
-from tests.policies.helpers import generated_policy, resource_args, run_policy, stack_args, stack_resource
+from testing.policies import generated_policy, resource_args, run_policy, stack_args, stack_resource
 
 HOST_STATE = "pulumi-python:dynamic/host:State"
 RULE = {"src": ["group:ai-users"], "dst": ["100.101.1.3"], "ip": ["tcp:8000"]}

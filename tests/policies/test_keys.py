@@ -11,7 +11,7 @@ from pulumi_policy.proxy import UNKNOWN_BOOLEAN_VALUE, UnknownValueError
 
 from policies import keys
 from policies.common import TAILNET_KEY
-from tests.policies.helpers import not_applicable_reason, resource_args, run_policy
+from testing.policies import not_applicable_reason, resource_args, run_policy
 
 WHO = 'auth key "spark-key"'
 

@@ -15,7 +15,7 @@ from pulumi.runtime import proto
 from pulumi_policy import EnforcementLevel
 
 from policies import enforcement
-from tests.policies.helpers import all_policies
+from testing.policies import all_policies
 
 ROOT = Path(__file__).resolve().parents[2]
 KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")

@@ -13,7 +13,7 @@ from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UnknownValueError
 
 from policies import stack
 from policies.common import ACL, APERTURE_CONFIG, TAILNET_KEY
-from tests.policies.helpers import (
+from testing.policies import (
     generated_policy,
     generated_policy_text,
     not_applicable_reason,

@@ -11,11 +11,11 @@ import pytest
 from pulumi_policy import ResourceValidationArgs
 from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, UnknownValueError
 
-from components import hujson
-from components.hujson import HuJSONError
+import hujson
+from hujson import HuJSONError
 from policies import tailnet
 from policies.common import ACL
-from tests.policies.helpers import generated_policy, generated_policy_text, resource_args, run_policy
+from testing.policies import generated_policy, generated_policy_text, resource_args, run_policy
 
 WHO = 'tailnet policy "tailnet"'
 CAP = "tailscale.com/cap/aperture"

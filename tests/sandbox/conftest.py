@@ -10,7 +10,7 @@ import pytest
 
 from sandbox.host import HostHandle, start_host
 from sandbox.host.state import is_alive
-from sandbox.host.testing import StandInControl, containers
+from testing.host import StandInControl, containers
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from sandbox import address_block
-from tests.integration.engine import ROOT
+from testing.engine import ROOT
 
 CLAIM_AND_WAIT = "from sandbox import address_block; import sys; print(address_block.claim(1), flush=True); sys.stdin.read()"
 

@@ -1,6 +1,6 @@
 """The emulated GB10 host through a real SSH client: auth, key pinning, stdio, audit, each shim's contract.
 
-The control plane here is `sandbox.host.testing.StandInControl` (only `POST /sandbox/join`); the real
+The control plane here is `testing.host.StandInControl` (only `POST /sandbox/join`); the real
 one is the Tailscale API emulator in `sandbox/tailscale`.
 """
 
@@ -19,7 +19,7 @@ import pytest
 
 from sandbox.host import HostHandle, start_host
 from sandbox.host.state import is_alive, read_json, shim_calls
-from sandbox.host.testing import RemoteResult, StandInControl, containers, free_port, run_remote
+from testing.host import RemoteResult, StandInControl, containers, free_port, run_remote
 
 IMAGE = "vllm/vllm-openai:v0.28.0"
 MODEL = "sandbox/echo-model"

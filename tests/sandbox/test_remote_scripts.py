@@ -1,8 +1,8 @@
 """The real components/scripts over SSH against the emulated GB10 host, composed exactly as host.py does.
 
-Each command is `components.host.script(name, **exports)` (leading `export` lines, then the script);
+Each command is `components.host.inference_host.script(name, **exports)` (leading `export` lines, then the script);
 secrets go on stdin, as `remote.Command(stdin=...)` sends them. The control plane is the stand-in
-(`sandbox.host.testing`); the real one is the Tailscale API emulator in `sandbox/tailscale`.
+(`testing.host`); the real one is the Tailscale API emulator in `sandbox/tailscale`.
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from pathlib import Path
 import asyncssh
 import pytest
 
-from components.config import HostConfig
-from components.host import HF_CACHE, env_file_lines, script, vllm_command
-from components.host_state import observation
+from components.host.host_state import observation
+from components.host.inference_host import HF_CACHE, env_file_lines, script, vllm_command
+from config.model import HostConfig
 from sandbox.host import HostHandle, start_host
 from sandbox.host.state import is_alive, locked_json, read_json, shim_calls
-from sandbox.host.testing import RemoteResult, StandInControl, free_port, run_remote
+from testing.host import RemoteResult, StandInControl, free_port, run_remote
 
 TAGS = ["tag:spark"]
 CONTAINER = "vllm-spark"

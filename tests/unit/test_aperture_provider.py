@@ -18,14 +18,14 @@ import pulumi.dynamic
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from components import hujson
-from components.aperture import MAX_ATTEMPTS, ApertureConfig, ApertureConfigProvider
-from components.aperture_client import (
+import hujson
+from components.gateway.aperture_client import (
     ApertureConflictError,
     ApertureForbiddenError,
     ApertureRejectedError,
     resolve_settings,
 )
+from components.gateway.aperture_config import MAX_ATTEMPTS, ApertureConfig, ApertureConfigProvider
 from sandbox.aperture import ApertureBackend, ApertureServer, serve
 
 ADMIN = "admin@example.com"

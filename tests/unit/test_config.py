@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from components.config import (
+from config.model import (
     API_KEY_PLACEHOLDER,
     DEFAULT_GPU_MEMORY_UTILIZATION,
     DEFAULT_IMAGE,

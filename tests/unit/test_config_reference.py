@@ -13,7 +13,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 
 import config_reference  # noqa: E402
 
-from components.config import HostConfig  # noqa: E402
+from config.model import HostConfig  # noqa: E402
 
 
 class _Documented(BaseModel):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.exposure import FIX_MODEL_PORT, FIX_SSH, FIX_TAG_OWNERS, exposures
-from components.policy_file import parse
+from policies.exposure import FIX_MODEL_PORT, FIX_SSH, FIX_TAG_OWNERS, exposures
+from tailnet_policy.policy_file import parse
 
 SAFE = """{
   "tagOwners": {"tag:gpu": ["admin@example.com"], "tag:aperture": ["admin@example.com"]},

@@ -1,4 +1,4 @@
-"""`components.hujson_format` must produce exactly Go's `hujson.Format` bytes.
+"""`hujson.formatter` must produce exactly Go's `hujson.Format` bytes.
 
 Tailscale's policy ETag is a hash of these bytes and pulumi-tailscale's `acl` diff compares them,
 so any difference from Go means a perpetual diff or a false "edited by hand". The cases are
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from components import hujson_format
+from hujson import formatter as hujson_format
 from sandbox.tailscale.models import DEFAULT_POLICY
 
 CASES = json.loads((Path(__file__).parent / "data" / "hujson_format_cases.json").read_text())["cases"]

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.address_set import AddressSet
-from components.exposure import exposures
-from components.gpu_servers import GpuServers
-from components.policy_file import Acl, Grant, PolicyFile
+from policies.exposure import exposures
+from policies.gpu_servers import GpuServers
+from tailnet_policy.address_set import AddressSet
+from tailnet_policy.policy_file import Acl, Grant, PolicyFile
 
 ADMIN = "admin@example.com"
 USERS = ["alice@example.com", "bob@example.com", ADMIN]

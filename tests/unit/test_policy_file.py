@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.hujson import HuJSONError
-from components.policy_file import GENERATED_HEADER, Grant, PolicyError, PolicyFile, parse, render
+from hujson import HuJSONError
+from tailnet_policy.policy_file import GENERATED_HEADER, Grant, PolicyError, PolicyFile, parse, render
 
 USER_POLICY = """// my tailnet
 {

@@ -7,10 +7,10 @@ from typing import Any
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from components.config import parse_config
-from components.policy_file import Grant, PolicyFile, PolicyTest, parse, render
-from components.reachability import Evaluator, run_tests
-from components.tailnet_policy import PolicyConflict, policy_for
+from config.model import parse_config
+from config.plan import PolicyConflict, policy_for
+from tailnet_policy.policy_file import Grant, PolicyFile, PolicyTest, parse, render
+from tailnet_policy.reachability import Evaluator, run_tests
 
 USERS = ["alice@example.com", "bob@example.com", "carol@example.com"]
 TAGS = ["tag:gpu", "tag:aperture", "tag:web"]

@@ -9,8 +9,8 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.policy_file import parse
-from components.reachability import run_tests
+from tailnet_policy.policy_file import parse
+from tailnet_policy.reachability import run_tests
 from tests.unit.program_harness import AUTH_KEY, TAILNET_IP, ProgramMocks, run_program
 
 RAW: dict[str, Any] = {

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from components.policy_file import parse
-from components.reachability import (
+from tailnet_policy.policy_file import parse
+from tailnet_policy.reachability import (
     INTERNET,
     Directory,
     Evaluator,

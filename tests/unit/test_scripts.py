@@ -54,7 +54,7 @@ def test_discovery_finds_the_scripts_of_every_directory() -> None:
     for expected in (
         "scripts/stack.sh",
         "scripts/ci_check_env.sh",
-        "components/scripts/join_tailnet.sh",
+        "components/host/scripts/join_tailnet.sh",
         "sandbox/host/shims/sudo",
         "sandbox/host/shims/_lib.sh",
         ".ci/run",

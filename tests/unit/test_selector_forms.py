@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from components.address_set import AddressSet
-from components.exposure import exposures
-from components.gpu_servers import GpuServers
-from components.policy_file import parse
+from policies.exposure import exposures
+from policies.gpu_servers import GpuServers
+from tailnet_policy.address_set import AddressSet
+from tailnet_policy.policy_file import parse
 
 ALICE = "alice@example.com"
 ADMIN = "admin@example.com"

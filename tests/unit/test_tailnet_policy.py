@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from components.config import StackConfig, parse_config
-from components.exposure import exposures
-from components.policy_file import GENERATED_HEADER, Grant, PolicyTest, parse, render
-from components.reachability import run_tests
-from components.tailnet_policy import GATEWAY_ALIAS, PolicyConflict, PolicyPlan, policy_for, takeover_problem
+from config.model import StackConfig, parse_config
+from config.plan import GATEWAY_ALIAS, PolicyConflict, PolicyPlan, policy_for, takeover_problem
+from policies.exposure import exposures
+from tailnet_policy.policy_file import GENERATED_HEADER, Grant, PolicyTest, parse, render
+from tailnet_policy.reachability import run_tests
 
 RAW: dict[str, Any] = {
     "tailnet": {

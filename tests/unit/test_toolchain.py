@@ -59,7 +59,7 @@ def test_build_without_go_or_pulumi_names_what_to_install(tmp_path: Path) -> Non
 
 
 def test_old_plugin_snapshots_are_pruned_newest_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.integration.engine import TOOLCHAIN
+    from testing.engine import TOOLCHAIN
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     root = tmp_path / "sovereign-ai" / "project-plugins"

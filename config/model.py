@@ -28,7 +28,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components.reachability import ROLE_AUTOGROUPS
+from tailnet_policy.reachability import ROLE_AUTOGROUPS
 
 NAMESPACE = "sovereign-ai"
 """The Pulumi config namespace (the project name)."""

@@ -17,8 +17,10 @@ from types import ModuleType
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
+PROGRAM_PACKAGES = ("components", "config", "tailnet_policy", "hujson")
+"""The packages `__main__.py` and its dynamic providers import: what a copy of the program needs."""
 
 
 def _toolchain() -> ModuleType:

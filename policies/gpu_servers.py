@@ -1,7 +1,7 @@
 """Which selectors of a policy file can name a GPU server, and which name only allowed sources.
 
-Pure module, the guardrails' half of the evaluator: `components.exposure` asks it about every rule,
-with selections resolved by `components.selectors` (the same resolution `can_reach` uses).
+Pure module, the guardrails' half of the evaluator: `policies.exposure` asks it about every rule,
+with selections resolved by `tailnet_policy.selectors` (the same resolution `can_reach` uses).
 
 A GPU server is a tagged device (its auth key carries the GPU tag), so a selector can name it as:
 `*`, one of its tags, `autogroup:tagged`, or an address form (IP, CIDR, range, hosts alias, ipset)
@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from components.address_set import TAILSCALE_IPV6, AddressSet
-from components.selectors import Selection
+from tailnet_policy.address_set import TAILSCALE_IPV6, AddressSet
+from tailnet_policy.selectors import Selection
 
 DEFAULT_RANGE = "100.64.0.0/10"
 """Tailscale's default IPv4 range (sovereign-ai:tailnet.addressRange's default)."""

@@ -39,7 +39,7 @@ import pulumi.dynamic
 from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
-from components.aperture_client import (
+from components.gateway.aperture_client import (
     GATEWAY_CONFIG_KEY,
     ApertureClient,
     ApertureConflictError,
@@ -48,7 +48,7 @@ from components.aperture_client import (
     gateway_url_from_config,
     resolve_settings,
 )
-from components.aperture_merge import (
+from components.gateway.aperture_merge import (
     UNKNOWN,
     DesiredConfig,
     changed_inputs,

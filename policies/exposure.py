@@ -2,8 +2,8 @@
 
 Pure module; the policy pack reports these. Each `Exposure` names a kebab-case `rule`, `where` in
 the policy file it is (`grants[2]`, `nodeAttrs[0]`, `tagOwners["tag:gpu"]`) and a message that says
-what to change. Rules are read by `components.reachability` and their selectors resolved by
-`components.selectors`, as for `can_reach`; `components.gpu_servers` says which selections can name
+what to change. Rules are read by `tailnet_policy.reachability` and their selectors resolved by
+`tailnet_policy.selectors`, as for `can_reach`; `policies.gpu_servers` says which selections can name
 a GPU server (by tag, `*`, `autogroup:tagged`, or an address form containing its address) and which
 sources are only the gateway or only the admins (by name, group membership or address).
 
@@ -19,10 +19,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from components.gpu_servers import Allowed, GpuServers, Naming
-from components.policy_file import PolicyFile
-from components.reachability import Evaluator, Rule
-from components.selectors import INTERNET, WILDCARDS, Selection
+from policies.gpu_servers import Allowed, GpuServers, Naming
+from tailnet_policy.policy_file import PolicyFile
+from tailnet_policy.reachability import Evaluator, Rule
+from tailnet_policy.selectors import INTERNET, WILDCARDS, Selection
 
 SSH_PORT = 22
 FIX_MODEL_PORT = "remove the other sources from src: model users reach the model through the gateway"

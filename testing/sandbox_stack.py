@@ -23,13 +23,13 @@ from typing import Any
 
 import yaml
 
-from components.config import StackConfig, parse_config
+from config.model import StackConfig, parse_config
 from sandbox import faults
-from tests.integration.engine import ROOT, engine_env
+from testing.engine import PROGRAM_PACKAGES, ROOT, engine_env
 
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 COPIED = ("Pulumi.yaml", "__main__.py", "requirements.txt", "Pulumi.sandbox.yaml")
-COPIED_DIRS = ("components", "scripts", "policies")
+COPIED_DIRS = (*PROGRAM_PACKAGES, "scripts", "policies")
 SANDBOX_PASSPHRASE = "sovereign-ai-local"
 """The passphrase the committed `encryptionsalt` of Pulumi.sandbox.yaml is for (scripts/stack.sh)."""
 

@@ -6,7 +6,7 @@ Pure module: no Pulumi import, no I/O. The resource owns (DESIGN.md §6):
 - the whole top-level `grants` list.
 
 Every other byte of the document (other providers, quotas, hooks, comments, formatting) is kept as
-it is, through `components.hujson` span editing. Aperture's GET redacts provider keys, so an owned
+it is, through `hujson` span editing. Aperture's GET redacts provider keys, so an owned
 provider is always written from the resource's inputs (its own `apikey`, or none) and an unowned
 provider's text is never touched: no redacted value is ever written back.
 """
@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components import hujson
+import hujson
 
 CAPABILITY = "tailscale.com/cap/aperture"
 """The grant `app` key Aperture evaluates."""

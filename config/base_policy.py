@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from components.config import NAMESPACE, ConfigError, StackConfig
-from components.tailnet_policy import PolicyFile, policy_for
+from config.model import NAMESPACE, ConfigError, StackConfig
+from config.plan import PolicyFile, policy_for
 
 KEY = f"{NAMESPACE}:tailnet.basePolicy"
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from components.config import StackConfig
-from components.policy_file import GENERATED_HEADER, Grant, PolicyFile, PolicyTest, parse
-from components.reachability import Directory, Evaluator, run_tests, split_destination
+from config.model import StackConfig
+from tailnet_policy.policy_file import GENERATED_HEADER, Grant, PolicyFile, PolicyTest, parse
+from tailnet_policy.reachability import Directory, Evaluator, run_tests, split_destination
 
 GATEWAY_ALIAS = "sovereign-gateway"
 """`hosts` alias for the gateway when it is identified by address rather than by tag."""

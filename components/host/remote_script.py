@@ -1,4 +1,4 @@
-"""The host scripts in `components/scripts/`, with their non-secret inputs as leading `export` lines."""
+"""The host scripts in `components/host/scripts/`, with their non-secret inputs as leading `export` lines."""
 
 from __future__ import annotations
 
@@ -9,6 +9,6 @@ SCRIPTS = Path(__file__).parent / "scripts"
 
 
 def script(name: str, **env: str | int) -> str:
-    """A script from components/scripts with its non-secret inputs as leading `export` lines."""
+    """A script from components/host/scripts with its non-secret inputs as leading `export` lines."""
     exports = "".join(f"export {key}={shlex.quote(str(value))}\n" for key, value in env.items())
     return exports + (SCRIPTS / name).read_text()

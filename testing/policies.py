@@ -29,9 +29,9 @@ from pulumi_policy import (
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from components.config import parse_config
-from components.policy_file import render
-from components.tailnet_policy import policy_for
+from config.model import parse_config
+from config.plan import policy_for
+from tailnet_policy.policy_file import render
 
 STACK = "prod"
 PROJECT = "sovereign-ai"

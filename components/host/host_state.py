@@ -2,7 +2,7 @@
 
 Token `pulumi-python:dynamic/host:State`. Upstream's `remote.Command` cannot see drift: its Read
 returns the stored state. This resource's `read` (on `pulumi refresh`, `preview --refresh`,
-`up --refresh`) runs `components/scripts/observe_host.sh` over SSH and records what the host shows:
+`up --refresh`) runs `components/host/scripts/observe_host.sh` over SSH and records what the host shows:
 the vLLM container's state, the model it serves (`--served-model-name` of its command) and the
 tailnet address. `diff` compares that observation with what the stack expects (container
 `running`, the declared model, the address in use); any difference is a replacement. The new
@@ -26,8 +26,8 @@ from typing import Any, TypedDict
 import pulumi
 import pulumi.dynamic
 
-from components.remote_script import script
-from components.ssh_exec import Connection, RemoteError, run
+from components.host.remote_script import script
+from components.host.ssh import Connection, RemoteError, run
 
 DRIFT_KEY = "observed"
 """The output holding what the host showed at the last create or read."""

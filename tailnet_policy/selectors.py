@@ -1,6 +1,6 @@
 """What a source or destination selector of a policy file denotes.
 
-Pure module, used by `components.reachability` (which answers `can_reach`) and so by everything
+Pure module, used by `tailnet_policy.reachability` (which answers `can_reach`) and so by everything
 that judges a policy. Every form Tailscale documents for a `src` or `dst` entry
 (https://tailscale.com/kb/1396/targets, https://tailscale.com/kb/1538/grants-syntax,
 https://tailscale.com/kb/1337/acl-syntax, https://tailscale.com/kb/1387/ipsets) resolves to one
@@ -29,8 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.address_set import AddressError, AddressSet
-from components.policy_file import PolicyFile
+from tailnet_policy.address_set import AddressError, AddressSet
+from tailnet_policy.policy_file import PolicyFile
 
 WILDCARDS = ("*", "autogroup:danger-all")
 """Selectors that match every source (danger-all also devices outside the tailnet)."""

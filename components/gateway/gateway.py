@@ -8,8 +8,8 @@ from typing import Any, cast
 
 import pulumi
 
-from components.aperture import ApertureConfig
-from components.config import API_KEY_PLACEHOLDER, ApertureGrant, HostConfig
+from components.gateway.aperture_config import ApertureConfig
+from config.model import API_KEY_PLACEHOLDER, ApertureGrant, HostConfig
 
 APERTURE_CAPABILITY = "tailscale.com/cap/aperture"
 

@@ -1,11 +1,11 @@
 """Who can reach what: Tailscale's evaluation of a policy file, and its `tests`.
 
 Pure module. The program uses it to check the policy it generates (`policy_for`), the policy pack to
-judge stacks (`components.exposure`), and the sandbox's Tailscale API to run `tests` on every save
+judge stacks (`policies.exposure`), and the sandbox's Tailscale API to run `tests` on every save
 and to decide what the gateway reaches, so all three agree by construction.
 
 Identities are strings: a login (`alice@example.com`), a tag (`tag:gpu`), an IP address or a `hosts`
-alias. What each selector of a rule denotes comes from `components.selectors` (every documented
+alias. What each selector of a rule denotes comes from `tailnet_policy.selectors` (every documented
 form: https://tailscale.com/kb/1396/targets). Semantics follow Tailscale's references
 (https://tailscale.com/kb/1538/grants-syntax, https://tailscale.com/kb/1337/acl-syntax):
 - `*` matches every identity; `autogroup:danger-all` too (and devices outside the tailnet);
@@ -27,9 +27,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from components.address_set import AddressError, AddressSet
-from components.policy_file import Acl, Grant, PolicyFile, PolicyTest
-from components.selectors import INTERNET, ROLE_AUTOGROUPS, Resolver, Selection, is_login
+from tailnet_policy.address_set import AddressError, AddressSet
+from tailnet_policy.policy_file import Acl, Grant, PolicyFile, PolicyTest
+from tailnet_policy.selectors import INTERNET, ROLE_AUTOGROUPS, Resolver, Selection, is_login
 
 __all__ = [
     "ALL_PORTS",

@@ -9,9 +9,9 @@ from typing import Any, cast
 import pulumi
 from pulumi_command import remote
 
-from components.config import HostConfig
-from components.host_state import HostState, HostStateArgs
-from components.remote_script import script
+from components.host.host_state import HostState, HostStateArgs
+from components.host.remote_script import script
+from config.model import HostConfig
 
 HF_CACHE = "/var/lib/sovereign-ai/huggingface"
 """Host directory mounted as the container's Hugging Face cache, so weights survive restarts."""
@@ -68,7 +68,7 @@ class InferenceHostArgs:
 class InferenceHost(pulumi.ComponentResource):
     """A GPU server: preflight -> Tailscale -> join -> firewall -> vLLM container -> readiness.
 
-    Each step is one `remote.Command` running an idempotent script from `components/scripts/`.
+    Each step is one `remote.Command` running an idempotent script from `components/host/scripts/`.
     Secrets travel on stdin; command output is kept as a secret. Changing the model, image or flags
     replaces only the container step (and the readiness check after it). A `HostState` between the
     firewall and the container looks at the host on refresh, so a container stopped by hand, another

@@ -13,7 +13,7 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config import NAMESPACE, SECRET_KEYS, ConfigError, StackConfig, parse_config
+from config.model import NAMESPACE, SECRET_KEYS, ConfigError, StackConfig, parse_config
 
 OBJECT_KEYS = ("tailnet", "hosts", "gateway")
 PLAIN_KEYS = ("environment", "sshPrivateKeyPath")
