@@ -61,7 +61,7 @@ lint: venvs
 	$(VENV)/bin/actionlint
 	$(VENV)/bin/zizmor --offline --quiet .github/workflows
 
-# README.md's configuration reference, generated from the field descriptions in config/model.py.
+# README.md's configuration reference, generated from the field descriptions in config/.
 docs: venvs
 	@$(VENV)/bin/python scripts/config_reference.py --write
 

@@ -2,17 +2,19 @@
 
 import pulumi
 
-from components.gateway.gateway import Gateway, GatewayArgs
-from components.host.inference_host import InferenceHost, InferenceHostArgs
+from components.gateway import Gateway, GatewayArgs
+from components.host import InferenceHost, InferenceHostArgs
 from components.tailnet import Tailnet, TailnetArgs
 from config.base_policy import load_policy
 from config.loader import load_stack_config
 from config.model import ConfigError
+from config.plan import PolicyPlan
 from tailnet_policy.policy_file import render
 
 try:
     config, secrets = load_stack_config()
     policy = load_policy(config)
+    plan = PolicyPlan.from_config(config)
 except ConfigError as exc:  # the list of problems, each with its key and fix; no traceback
     raise pulumi.RunError(str(exc)) from None
 
@@ -50,7 +52,7 @@ gateway = Gateway(
     GatewayArgs(
         hosts=config.hosts,
         base_urls={h.name: h.base_url or hosts[h.name].model_base_url for h in config.hosts},
-        grants=config.effective_grants,
+        grants=list(plan.aperture_grants),
         environment=config.environment.value,
         api_key=secrets.vllm_api_key,
     ),

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from config.model import NAMESPACE, ConfigError, StackConfig
+from config.fields import NAMESPACE
+from config.model import ConfigError, StackConfig
 from config.plan import PolicyFile, policy_for
 
 KEY = f"{NAMESPACE}:tailnet.basePolicy"

@@ -1,19 +1,25 @@
 """Reads the `sovereign-ai:*` stack config once, validates it, and keeps secrets as secrets.
 
-The only module that turns `pulumi.Config` into `StackConfig`. It runs before any resource is
-registered, so a bad value stops `pulumi preview` with a list of every problem and no change made.
+The one reader of the stack's config. `namespace_values` turns the engine's values (full keys, objects
+as JSON text) into the model's input; the program (`load_stack_config`), the policy pack
+(`policies.common.stack_context`) and the Aperture dynamic provider (its Configure request) all go
+through it. The program's load runs before any resource is registered, so a bad value stops
+`pulumi preview` with a list of every problem and no change made.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from config.model import NAMESPACE, SECRET_KEYS, ConfigError, StackConfig, parse_config
+from config.fields import NAMESPACE, SECRET_KEYS
+from config.model import ConfigError, StackConfig, parse_config
 
 OBJECT_KEYS = ("tailnet", "hosts", "gateway")
 PLAIN_KEYS = ("environment", "sshPrivateKeyPath")
@@ -31,23 +37,52 @@ class StackSecrets:
     gateway_api_key: pulumi.Output[str] | None
 
 
-def load_stack_config() -> tuple[StackConfig, StackSecrets]:
-    """Validate the namespace; raise ConfigError (one line per bad key) before any resource exists."""
-    config = pulumi.Config(NAMESPACE)
+def stack_values() -> dict[str, Any]:
+    """Every config value of the running stack, by full key (`sovereign-ai:tailnet`, ...).
+
+    The program and the policy pack both get the stack's config from the engine this way: set
+    explicitly in the runtime, or through `PULUMI_CONFIG`.
+    """
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env() or {})
+    return {key: runtime_config.get_config(key) for key in sorted(keys)}
+
+
+class ConfigSource(Protocol):
+    """Full key -> value, as the engine passes config: a dict, or a dynamic provider's `Config`."""
+
+    def get(self, key: str) -> Any: ...
+
+
+def namespace_values(values: ConfigSource) -> tuple[dict[str, object], list[str]]:
+    """The `sovereign-ai:*` settings (not the secrets) by short key, objects decoded; and the problems.
+
+    `values` gives full keys' values as the engine passes them: an object setting (`tailnet`,
+    `hosts`, `gateway`) as JSON text or already decoded. One that is not valid JSON is a problem
+    naming its key.
+    """
     raw: dict[str, object] = {}
     problems: list[str] = []
     for key in PLAIN_KEYS:
-        value = config.get(key)
+        value = values.get(f"{NAMESPACE}:{key}")
         if value is not None:
             raw[key] = value
     for key in OBJECT_KEYS:
-        try:
-            value = config.get_object(key)
-        except Exception as exc:  # pulumi raises its own ConfigTypeError on bad JSON
-            problems.append(f"{NAMESPACE}:{key}: is not a YAML object or list ({exc})")
-            continue
+        value = values.get(f"{NAMESPACE}:{key}")
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError as exc:
+                problems.append(f"{NAMESPACE}:{key}: is not a YAML object or list ({exc})")
+                continue
         if value is not None:
             raw[key] = value
+    return raw, problems
+
+
+def load_stack_config() -> tuple[StackConfig, StackSecrets]:
+    """Validate the namespace; raise ConfigError (one line per bad key) before any resource exists."""
+    config = pulumi.Config(NAMESPACE)
+    raw, problems = namespace_values(stack_values())
     problems += _unknown_keys()
     problems += _placeholders(raw)
     problems += _read_host_key_files(raw)
@@ -151,9 +186,7 @@ def _raw_secret(key: str) -> str | None:
 def _unknown_keys() -> list[str]:
     known = set(OBJECT_KEYS) | set(PLAIN_KEYS) | set(SECRET_KEYS)
     problems = []
-    # Config arrives either set explicitly (the runtime's CONFIG) or through PULUMI_CONFIG.
-    all_keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env() or {})
-    for full_key in sorted(all_keys):
+    for full_key in stack_values():
         namespace, _, key = full_key.partition(":")
         if namespace == NAMESPACE and key not in known:
             problems.append(

@@ -1,7 +1,7 @@
 """The stack configuration: one pydantic model for the whole `sovereign-ai:*` namespace.
 
-Pure module: no Pulumi import, so the policy pack and the sandbox reuse it. `config_loader.py` reads
-`pulumi.Config` into it once, before any resource is registered. Every error names the config key
+Pure module: no Pulumi import, so the policy pack and the sandbox reuse it. `config.loader` reads
+the stack's config into it once, before any resource is registered. Every error names the config key
 path, the bad value (never a secret's) and the fix.
 
 Secrets (the SSH private key, the Hugging Face token, the vLLM API key, the Tailscale credential)
@@ -12,138 +12,40 @@ they are set, so that rules such as "production needs a pinned host key" can run
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable, Sequence
-from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
-from tailnet_policy.reachability import ROLE_AUTOGROUPS
-
-NAMESPACE = "sovereign-ai"
-"""The Pulumi config namespace (the project name)."""
-
-DEFAULT_IMAGE = "vllm/vllm-openai:v0.28.0"
-"""Pinned upstream vLLM image (its entrypoint is `vllm serve`); GB10 recipes pin this tag."""
-
-DEFAULT_MODEL = "Qwen/Qwen3.6-35B-A3B-FP8"
-DEFAULT_PORT = 8000
-DEFAULT_GPU_MEMORY_UTILIZATION = 0.8
-MAX_GPU_MEMORY_UTILIZATION = 0.95
-"""Above this vLLM claims (nearly) all of GB10's unified memory and the host runs out of memory."""
-
-SECRET_KEYS = {
-    "sshPrivateKey": "ssh_private_key",
-    "huggingfaceToken": "huggingface_token",
-    "vllmApiKey": "vllm_api_key",
-    "gatewayApiKey": "gateway_api_key",
-}
-"""Secret config keys of the namespace -> their field names; set with `pulumi config set --secret`."""
-
-DEFAULT_MAX_MODEL_LEN = 131072
-DEFAULT_TAILNET_RANGE = "100.64.0.0/10"
-API_KEY_PLACEHOLDER = "sovereign-ai-no-key"
-"""Aperture's route test refuses a provider without `apikey`; vLLM without `--api-key` ignores it."""
-
-TAG_RE = re.compile(r"^tag:[A-Za-z][A-Za-z0-9-]*$")
-LOGIN_RE = re.compile(r"^[^@\s:]+@[^@\s:]+$")
-GROUP_RE = re.compile(r"^group:[A-Za-z0-9][A-Za-z0-9._-]*$")
-AUTOGROUPS = frozenset(
-    {*ROLE_AUTOGROUPS, "autogroup:member", "autogroup:tagged", "autogroup:shared", "autogroup:danger-all"}
+from config.fields import (
+    API_KEY_PLACEHOLDER,
+    AUTOGROUPS,
+    DEFAULT_GPU_MEMORY_UTILIZATION,
+    DEFAULT_IMAGE,
+    DEFAULT_MAX_MODEL_LEN,
+    DEFAULT_MODEL,
+    DEFAULT_PORT,
+    DEFAULT_TAILNET_RANGE,
+    GROUP_RE,
+    HOSTNAME_RE,
+    LOGIN_RE,
+    MAX_GPU_MEMORY_UTILIZATION,
+    NAMESPACE,
+    OWNED_FLAGS,
+    RESOURCE_NAME_RE,
+    SHORT_DNS_NAME_RE,
+    ConfigModel,
+    Environment,
+    check_identities,
+    check_private_url,
+    check_tag,
 )
-"""Autogroups a user entry may name (role autogroups come from the evaluator, which resolves them)."""
-HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-RESOURCE_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-SHORT_DNS_NAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-
-# vLLM flags that have a field of their own, so that the program can check and reuse them.
-OWNED_FLAGS = {
-    "--host": "hosts[].bindAddress (the host's tailnet address is the default)",
-    "--port": "hosts[].port",
-    "--served-model-name": "hosts[].servedModelName",
-    "--gpu-memory-utilization": "hosts[].gpuMemoryUtilization",
-    "--max-model-len": "hosts[].maxModelLen",
-    "--api-key": "the secret sovereign-ai:vllmApiKey (a flag would put it on the command line)",
-}
+from config.gateway import GatewayConfig
 
 
-class Environment(StrEnum):
-    """Which guardrails apply: production is what the policy pack protects with mandatory rules."""
-
-    DEVELOPMENT = "development"
-    PRODUCTION = "production"
-
-
-class _Model(BaseModel):
-    # use_attribute_docstrings: the docstring under each field is its description, the single source
-    # of README.md's configuration reference (scripts/config_reference.py).
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="forbid",
-        frozen=True,
-        use_attribute_docstrings=True,
-    )
-
-
-def is_identity(entry: str) -> bool:
-    """True for a login (`user@domain`), a `group:` or a known `autogroup:`."""
-    return bool(LOGIN_RE.match(entry) or GROUP_RE.match(entry)) or entry in AUTOGROUPS
-
-
-def _check_identities(values: Sequence[str], what: str) -> Sequence[str]:
-    for value in values:
-        if not is_identity(value):
-            raise ValueError(
-                f"{value!r} is not a {what}: use a login such as alice@example.com, "
-                "a group such as group:ai-users, or an autogroup such as autogroup:member"
-            )
-    return values
-
-
-def _check_tag(value: str) -> str:
-    if not TAG_RE.match(value):
-        raise ValueError(
-            f"{value!r} is not a tag: tags look like tag:name, and the name starts with a letter "
-            "(for example tag:gpu)"
-        )
-    return value
-
-
-def check_private_url(value: str, tailnet: ipaddress.IPv4Network, what: str) -> str:
-    """An http(s) URL whose host is a tailnet address, a loopback address or a MagicDNS name."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{value!r} is not an http:// URL; {what} looks like http://ai")
-    host = parts.hostname
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        if SHORT_DNS_NAME_RE.match(host) or host.endswith(".ts.net"):
-            return value
-        raise ValueError(
-            f"{value!r} points at {host}, a public DNS name: {what} must be a tailnet address "
-            f"({tailnet}) or a MagicDNS name (a short name such as ai, or <name>.<tailnet>.ts.net)"
-        ) from None
-    if address.is_loopback or (address.version == 4 and address in tailnet):
-        return value
-    raise ValueError(
-        f"{value!r} points at {address}, which is outside the tailnet range {tailnet}: "
-        f"{what} must be a tailnet address or a MagicDNS name, never a public or LAN address"
-    )
-
-
-class TailnetConfig(_Model):
+class TailnetConfig(ConfigModel):
     """The tailnet side: who administers, who may use the model, and the tags that mark roles."""
 
     admins: Annotated[list[str], Field(min_length=1)]
@@ -185,7 +87,7 @@ class TailnetConfig(_Model):
         for entry in value:
             if entry in AUTOGROUPS and entry not in ("autogroup:admin", "autogroup:owner"):
                 raise ValueError(f"{entry!r} is wider than administrators: list logins or a group of admins")
-        return list(_check_identities(value, "login or group"))
+        return list(check_identities(value, "login or group"))
 
     @field_validator("model_users")
     @classmethod
@@ -195,7 +97,7 @@ class TailnetConfig(_Model):
                 "'autogroup:danger-all' includes devices outside your tailnet: "
                 "list logins or groups of people who may use the model"
             )
-        return list(_check_identities(value, "login, group or autogroup"))
+        return list(check_identities(value, "login, group or autogroup"))
 
     @field_validator("groups")
     @classmethod
@@ -214,7 +116,7 @@ class TailnetConfig(_Model):
     @field_validator("gpu_tag", "gateway_tag")
     @classmethod
     def _tags(cls, value: str | None) -> str | None:
-        return None if value is None else _check_tag(value)
+        return None if value is None else check_tag(value)
 
     @field_validator("address_range")
     @classmethod
@@ -266,7 +168,7 @@ class TailnetConfig(_Model):
         return self
 
 
-class HostConfig(_Model):
+class HostConfig(ConfigModel):
     """One GB10 box: how to reach it over SSH, and the model it serves with vLLM."""
 
     name: str
@@ -405,64 +307,7 @@ class HostConfig(_Model):
         return self.served_model_name or self.model
 
 
-class ApertureGrant(_Model):
-    """One Aperture grant: who (`src`) gets which role and which models (one glob)."""
-
-    src: Annotated[list[str], Field(min_length=1)]
-    """Who: logins, `group:`s, `tag:`s or `*`."""
-
-    role: str
-    """`admin` or `user`: without a role Aperture answers 403."""
-
-    models: str | None = None
-    """One glob on `provider/model`, e.g. `spark/**`; required for role user."""
-
-    @field_validator("role")
-    @classmethod
-    def _role(cls, value: str) -> str:
-        if value not in ("admin", "user"):
-            raise ValueError(f"{value!r} is not an Aperture role: use admin or user")
-        return value
-
-    @field_validator("src")
-    @classmethod
-    def _src(cls, value: list[str]) -> list[str]:
-        for entry in value:
-            if entry != "*" and not (is_identity(entry) or TAG_RE.match(entry)):
-                raise ValueError(
-                    f"{entry!r} is not an Aperture grant source: use a login, a group:, a tag: or *"
-                )
-        return value
-
-    @model_validator(mode="after")
-    def _models(self) -> ApertureGrant:
-        if self.role == "user" and not self.models:
-            raise ValueError(
-                "a user grant without models lets nobody call a model (404): set models, e.g. spark/**"
-            )
-        return self
-
-
-class GatewayConfig(_Model):
-    """The Aperture gateway: where its admin API is, and who may use which model."""
-
-    url: str = "http://ai"
-    """Gateway URL as clients reach it (MagicDNS short name by default); no `/v1`."""
-
-    grants: list[ApertureGrant] | None = None
-    """Aperture grants; default: admins get admin, model users get user on every host's models."""
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        if value.rstrip("/").endswith("/v1"):
-            raise ValueError(
-                f"{value!r} ends in /v1: give the gateway root (http://ai); clients add /v1 themselves"
-            )
-        return value.rstrip("/")
-
-
-class SecretsPresent(_Model):
+class SecretsPresent(ConfigModel):
     """Which secret config keys are set (never their values)."""
 
     ssh_private_key: bool = False
@@ -472,7 +317,7 @@ class SecretsPresent(_Model):
     """`sovereign-ai:gatewayApiKey` is set but empty (Aperture: "No API key configured")."""
 
 
-class StackConfig(_Model):
+class StackConfig(ConfigModel):
     """The whole `sovereign-ai:*` namespace, validated; frozen once loaded."""
 
     environment: Environment = Environment.DEVELOPMENT
@@ -537,8 +382,12 @@ class StackConfig(_Model):
         return self
 
     def _check_grants(self) -> None:
+        """Configured grants only: the default ones (`PolicyPlan.aperture_grants`) always pass."""
+        grants = self.gateway.grants
+        if grants is None:
+            return
         providers = {h.name for h in self.hosts}
-        for index, grant in enumerate(self.effective_grants):
+        for index, grant in enumerate(grants):
             if grant.models and grant.models != "**":
                 provider = grant.models.split("/", 1)[0]
                 if "*" not in provider and provider not in providers:
@@ -546,7 +395,7 @@ class StackConfig(_Model):
                         f"gateway.grants[{index}].models {grant.models!r} references provider "
                         f"{provider!r}, which does not match any host ({', '.join(sorted(providers))})"
                     )
-        if not any(g.role == "admin" for g in self.effective_grants):
+        if not any(g.role == "admin" for g in grants):
             raise ValueError(
                 "gateway.grants has no admin grant: Aperture refuses a save that removes every admin; "
                 "add {src: [<your login>], role: admin}"
@@ -554,7 +403,7 @@ class StackConfig(_Model):
         uncovered = [
             user
             for user in self.tailnet.model_users
-            if not any(("*" in g.src or user in g.src) and g.models for g in self.effective_grants)
+            if not any(("*" in g.src or user in g.src) and g.models for g in grants)
         ]
         if uncovered:
             raise ValueError(
@@ -575,17 +424,6 @@ class StackConfig(_Model):
     @property
     def production(self) -> bool:
         return self.environment is Environment.PRODUCTION
-
-    @property
-    def effective_grants(self) -> list[ApertureGrant]:
-        """The configured Aperture grants, or the safe default: admins admin, users their models."""
-        if self.gateway.grants is not None:
-            return list(self.gateway.grants)
-        models = "**" if len(self.hosts) > 1 else f"{self.hosts[0].name}/**"
-        return [
-            ApertureGrant(src=list(self.tailnet.admins), role="admin", models="**"),
-            ApertureGrant(src=list(self.tailnet.model_users), role="user", models=models),
-        ]
 
 
 class ConfigError(ValueError):

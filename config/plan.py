@@ -1,8 +1,10 @@
-"""The tailnet policy this project declares, merged into the user's own policy file.
+"""What each identity gets, on the tailnet and in Aperture, decided in one place; the policy file.
 
-Pure module. `policy_for(config, base_text)` returns the policy the program writes with
+Pure module. `PolicyPlan.from_config(config)` is the plan: the tailnet grants and tests below, and
+the Aperture grants (the configured ones, or the default: admins get the admin role on every model,
+model users the user role on the hosts' models). `policy_for(config, base_text)` returns the policy the program writes with
 `tailscale.Acl`: the user's base policy (kept whole, in its order) plus the generated groups,
-tagOwners, hosts alias, grants and tests. Access granted, nothing more (DESIGN §4):
+tagOwners, hosts alias, grants and tests. Access granted, nothing more (docs/architecture.md §4):
 - model users -> gateway on tcp:80 and tcp:443;
 - the gateway -> GPU servers on each model port;
 - admins -> GPU servers on tcp:22.
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from config.gateway import ApertureGrant
 from config.model import StackConfig
 from tailnet_policy.policy_file import GENERATED_HEADER, Grant, PolicyFile, PolicyTest, parse
 from tailnet_policy.reachability import Directory, Evaluator, run_tests, split_destination
@@ -46,6 +49,8 @@ class PolicyPlan:
     model_users: tuple[str, ...]
     groups: Mapping[str, tuple[str, ...]]
     model_ports: tuple[int, ...]
+    aperture_grants: tuple[ApertureGrant, ...] = ()
+    """The whole Aperture grants list the gateway gets: `gateway.grants`, else the default."""
 
     @classmethod
     def from_config(cls, config: StackConfig) -> PolicyPlan:
@@ -59,6 +64,7 @@ class PolicyPlan:
             model_users=tuple(tailnet.model_users),
             groups=MappingProxyType({k: tuple(v) for k, v in tailnet.groups.items()}),
             model_ports=tuple(sorted({h.port for h in config.hosts})),
+            aperture_grants=tuple(_aperture_grants(config)),
         )
 
     def logins(self, entries: Iterable[str], groups: Mapping[str, tuple[str, ...]]) -> list[str]:
@@ -103,6 +109,18 @@ class PolicyPlan:
     def gateway_identity(self) -> str:
         """The identity tests use as the gateway (a test `src` is one identity, not a group)."""
         return self.gateway
+
+
+def _aperture_grants(config: StackConfig) -> list[ApertureGrant]:
+    """The configured Aperture grants, or the safe default: admins admin, users their models."""
+    if config.gateway.grants is not None:
+        return list(config.gateway.grants)
+    models = "**" if len(config.hosts) > 1 else f"{config.hosts[0].name}/**"
+    admins, users = config.tailnet.admins, config.tailnet.model_users
+    return [
+        ApertureGrant(src=list(admins), role="admin", models="**"),
+        ApertureGrant(src=list(users), role="user", models=models),
+    ]
 
 
 def policy_for(

@@ -23,16 +23,8 @@ from pulumi.runtime import config as runtime_config
 from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.proxy import UnknownValueError
 
-from config.model import (
-    DEFAULT_PORT,
-    DEFAULT_TAILNET_RANGE,
-    NAMESPACE,
-    SECRET_KEYS,
-    ConfigError,
-    StackConfig,
-    TailnetConfig,
-    parse_config,
-)
+from config.fields import DEFAULT_PORT, DEFAULT_TAILNET_RANGE, NAMESPACE, SECRET_KEYS
+from config.model import ConfigError, StackConfig, TailnetConfig, parse_config
 from config.plan import PolicyPlan
 
 ACL = "tailscale:index/acl:Acl"

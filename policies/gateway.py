@@ -15,7 +15,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
 
-from config.model import check_private_url
+from config.fields import check_private_url
 from policies.common import (
     APERTURE_CAP,
     APERTURE_CONFIG,

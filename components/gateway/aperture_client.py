@@ -25,6 +25,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from config.loader import ConfigSource, namespace_values
+
 DEFAULT_GATEWAY_URL = "http://ai"
 """Aperture's MagicDNS short name (reference/aperture.md §1)."""
 
@@ -108,18 +110,14 @@ class GatewaySettings:
     """Sent as `X-Sandbox-Identity` when set (sandbox only)."""
 
 
-def gateway_url_from_config(raw: Any) -> str | None:
-    """The `url` of the `sovereign-ai:gateway` config value (a JSON string or an object)."""
-    if raw is None:
+def gateway_url_from_config(config: ConfigSource) -> str | None:
+    """The `url` of the `sovereign-ai:gateway` config, read as the program reads it (`config.loader`)."""
+    values, problems = namespace_values(config)
+    if problems:
+        raise ValueError("; ".join(problems))
+    value = values.get("gateway")
+    if value is None:
         return None
-    value = raw
-    if isinstance(raw, str):
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            raise ValueError(
-                f'{GATEWAY_CONFIG_KEY} must be a JSON object such as {{"url": "http://ai"}}, got {raw!r}'
-            ) from None
     if not isinstance(value, dict):
         raise ValueError(f"{GATEWAY_CONFIG_KEY} must be a JSON object, got {type(value).__name__}")
     url = value.get("url")

@@ -40,7 +40,6 @@ from pulumi.output import Unknown
 from pulumi.runtime import rpc
 
 from components.gateway.aperture_client import (
-    GATEWAY_CONFIG_KEY,
     ApertureClient,
     ApertureConflictError,
     ApertureRejectedError,
@@ -99,7 +98,7 @@ class ApertureConfigProvider(pulumi.dynamic.ResourceProvider):
 
     def configure(self, req: pulumi.dynamic.ConfigureRequest) -> None:
         """Read the gateway URL from stack config `sovereign-ai:gateway` (run time, not captured)."""
-        self._config_url = gateway_url_from_config(req.config.get(GATEWAY_CONFIG_KEY))
+        self._config_url = gateway_url_from_config(req.config)
 
     def _client(self) -> ApertureClient:
         return ApertureClient(resolve_settings(getattr(self, "_config_url", None)))

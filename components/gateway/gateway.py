@@ -9,7 +9,9 @@ from typing import Any, cast
 import pulumi
 
 from components.gateway.aperture_config import ApertureConfig
-from config.model import API_KEY_PLACEHOLDER, ApertureGrant, HostConfig
+from config.fields import API_KEY_PLACEHOLDER
+from config.gateway import ApertureGrant
+from config.model import HostConfig
 
 APERTURE_CAPABILITY = "tailscale.com/cap/aperture"
 

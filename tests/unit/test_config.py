@@ -7,16 +7,15 @@ from typing import Any
 
 import pytest
 
-from config.model import (
+from config.fields import (
     API_KEY_PLACEHOLDER,
     DEFAULT_GPU_MEMORY_UTILIZATION,
     DEFAULT_IMAGE,
     DEFAULT_PORT,
-    ConfigError,
     Environment,
-    StackConfig,
-    parse_config,
 )
+from config.model import ConfigError, StackConfig, parse_config
+from config.plan import PolicyPlan
 
 HAPPY: dict[str, Any] = {
     "environment": "production",
@@ -77,7 +76,7 @@ def test_config_is_frozen() -> None:
 
 
 def test_default_aperture_grants_give_admins_admin_and_users_their_models() -> None:
-    grants = parse_config(HAPPY).effective_grants
+    grants = PolicyPlan.from_config(parse_config(HAPPY)).aperture_grants
     assert [(g.src, g.role, g.models) for g in grants] == [
         (["admin@example.com"], "admin", "**"),
         (["group:ai-users"], "user", "spark/**"),
