@@ -1,4 +1,4 @@
-# sovereign-ai: the stable commands (DESIGN.md §8). Every target that needs the engine or a venv
+# sovereign-ai: the stable commands (docs/architecture.md §8). Every target that needs the engine or a venv
 # runs `setup` first, which is idempotent and takes seconds once the toolchain cache is warm.
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -23,21 +23,21 @@ toolchain:
 
 venvs: $(VENV)/.stamp $(POLICY_VENV)/.stamp
 
-$(VENV)/.stamp: requirements.txt requirements-dev.txt
-	@echo "==> program venv ($(VENV)) from requirements-dev.txt ..."
+# $(call make_venv,<what>,<venv dir>,<requirements file>): one venv, its progress line and its log.
+define make_venv
+	@echo "==> $(1) ($(2)) from $(3) ..."
 	@start=$$(date +%s); mkdir -p .build; \
-	  $(PYTHON) -m venv $(VENV) && \
-	  $(VENV)/bin/pip install --disable-pip-version-check -q -r requirements-dev.txt >> .build/setup.log 2>&1 \
-	  || { echo "    FAILED: pip install into $(VENV); see .build/setup.log" >&2; exit 1; }; \
-	  touch $@; echo "    ok ($$(( $$(date +%s) - start ))s)"
+	  $(PYTHON) -m venv $(2) && \
+	  $(2)/bin/pip install --disable-pip-version-check -q -r $(3) >> .build/setup.log 2>&1 \
+	  || { echo "    FAILED: pip install into $(2); see .build/setup.log" >&2; exit 1; }; \
+	  touch $(2)/.stamp; echo "    ok ($$(( $$(date +%s) - start ))s)"
+endef
+
+$(VENV)/.stamp: requirements.txt requirements-dev.txt
+	$(call make_venv,program venv,$(VENV),requirements-dev.txt)
 
 $(POLICY_VENV)/.stamp: policies/requirements.txt
-	@echo "==> policy pack venv ($(POLICY_VENV)) ..."
-	@start=$$(date +%s); mkdir -p .build; \
-	  $(PYTHON) -m venv $(POLICY_VENV) && \
-	  $(POLICY_VENV)/bin/pip install --disable-pip-version-check -q -r policies/requirements.txt >> .build/setup.log 2>&1 \
-	  || { echo "    FAILED: pip install into $(POLICY_VENV); see .build/setup.log" >&2; exit 1; }; \
-	  touch $@; echo "    ok ($$(( $$(date +%s) - start ))s)"
+	$(call make_venv,policy pack venv,$(POLICY_VENV),policies/requirements.txt)
 
 # eval "$(make -s env)"
 env:
@@ -93,12 +93,7 @@ verify: setup
 BENCH_VENV := .build/bench-venv
 
 $(BENCH_VENV)/.stamp: bench/requirements.txt
-	@echo "==> bench venv ($(BENCH_VENV)) from bench/requirements.txt ..."
-	@start=$$(date +%s); mkdir -p .build; \
-	  $(PYTHON) -m venv $(BENCH_VENV) && \
-	  $(BENCH_VENV)/bin/pip install --disable-pip-version-check -q -r bench/requirements.txt >> .build/setup.log 2>&1 \
-	  || { echo "    FAILED: pip install into $(BENCH_VENV); see .build/setup.log" >&2; exit 1; }; \
-	  touch $@; echo "    ok ($$(( $$(date +%s) - start ))s)"
+	$(call make_venv,bench venv,$(BENCH_VENV),bench/requirements.txt)
 
 bench: venvs $(BENCH_VENV)/.stamp
 	@PYTHONPATH=. $(VENV)/bin/python -m bench --ansible-bin $(BENCH_VENV)/bin --out docs/benchmarks.md

@@ -254,6 +254,22 @@ def _format_block_comment(comment: bytes, depth: int) -> bytes:
     return bytes(out.rstrip(b"\n"))
 
 
+def _leading_extra(extra: bytes | None, depth: int, expand: bool, first: bool) -> bytes | None:
+    """The extra before a member's name or an element: its own line when expanded."""
+    return _format_extra(
+        extra,
+        depth,
+        ensure_leading_newline=expand,
+        remove_leading_empty_lines=first,
+        append_space_if_empty=not first,
+    )
+
+
+def _inner_extra(extra: bytes | None, depth: int) -> bytes | None:
+    """The extra after a name or a value, with no empty lines around it."""
+    return _format_extra(extra, depth, remove_leading_empty_lines=True, remove_trailing_empty_lines=True)
+
+
 def _format_whitespace(value: Value, depth: int, need_expand: set[int], standardize: bool) -> None:
     comp = value.value
     if not isinstance(comp, Object | Array):
@@ -267,16 +283,8 @@ def _format_whitespace(value: Value, depth: int, need_expand: set[int], standard
     for i, (name, member) in enumerate(pairs):
         offset = 1 if expand else 0
         if name is not None:
-            name.before = _format_extra(
-                name.before,
-                depth + 1,
-                ensure_leading_newline=expand,
-                remove_leading_empty_lines=i == 0,
-                append_space_if_empty=i != 0,
-            )
-            name.after = _format_extra(
-                name.after, depth + 2, remove_leading_empty_lines=True, remove_trailing_empty_lines=True
-            )
+            name.before = _leading_extra(name.before, depth + 1, expand, first=i == 0)
+            name.after = _inner_extra(name.after, depth + 2)
             member.before = _format_extra(
                 member.before,
                 depth + 2,
@@ -287,17 +295,9 @@ def _format_whitespace(value: Value, depth: int, need_expand: set[int], standard
             if b"\n" in (name.after or b"") or b"\n" in (member.before or b""):
                 offset += 1
         else:
-            member.before = _format_extra(
-                member.before,
-                depth + 1,
-                ensure_leading_newline=expand,
-                remove_leading_empty_lines=i == 0,
-                append_space_if_empty=i != 0,
-            )
+            member.before = _leading_extra(member.before, depth + 1, expand, first=i == 0)
         _format_whitespace(member, depth + offset, need_expand, standardize)
-        member.after = _format_extra(
-            member.after, depth + 2, remove_leading_empty_lines=True, remove_trailing_empty_lines=True
-        )
+        member.after = _inner_extra(member.after, depth + 2)
     comp.after = _format_extra(
         comp.after,
         depth + 1,

@@ -218,18 +218,39 @@ def _parse_trimmed(n: int, b: bytes) -> tuple[bytes | Object | Array, int]:
     return literal, n
 
 
+def _next_or_end(n: int, b: bytes, comp: _Composite) -> tuple[Value | None, int]:
+    """The next value inside `comp`, or None and the offset past its closing bracket."""
+    try:
+        return _parse_next(n, b)
+    except _ParseError as exc:
+        partial: Value = exc.__dict__.get("partial", Value())
+        ended = exc.object_end if isinstance(comp, Object) else exc.array_end
+        if ended and partial.value is None:
+            set_trailing_comma(comp, length(comp) > 0)
+            comp.after = partial.before
+            return None, exc.offset + 1
+        raise
+
+
+def _past_value(n: int, b: bytes, comp: _Composite, value: Value) -> int | None:
+    """The offset past the `,` after `value`, or None when the closing bracket follows it."""
+    kind, close = ("object", "}") if isinstance(comp, Object) else ("array", "]")
+    if n == len(b):
+        raise _ParseError(n, f"parsing {kind} after value: unexpected EOF")
+    if b[n] == ord(","):
+        return n + 1
+    if b[n] == ord(close):
+        comp.after, value.after = value.after, None
+        return None
+    raise _invalid_character(b, n, f"after {kind} value (expecting ',' or '{close}')")
+
+
 def _parse_object(n: int, b: bytes) -> tuple[Object, int]:
     obj = Object()
     while True:
-        try:
-            name, n = _parse_next(n, b)
-        except _ParseError as exc:
-            partial: Value = exc.__dict__.get("partial", Value())
-            if exc.object_end and partial.value is None:
-                set_trailing_comma(obj, bool(obj.members))
-                obj.after = partial.before
-                return obj, exc.offset + 1
-            raise
+        name, n = _next_or_end(n, b, obj)
+        if name is None:
+            return obj, n
         if not isinstance(name.value, bytes) or not name.value.startswith(b'"'):
             raise _invalid_character(b, name.start, "at start of object name")
         if n == len(b):
@@ -238,39 +259,23 @@ def _parse_object(n: int, b: bytes) -> tuple[Object, int]:
             raise _invalid_character(b, n, "after object name")
         value, n = _parse_next(n + 1, b)
         obj.members.append((name, value))
-        if n == len(b):
-            raise _ParseError(n, "parsing object after value: unexpected EOF")
-        if b[n] == ord(","):
-            n += 1
-        elif b[n] == ord("}"):
-            obj.after, value.after = value.after, None
+        after = _past_value(n, b, obj, value)
+        if after is None:
             return obj, n + 1
-        else:
-            raise _invalid_character(b, n, "after object value (expecting ',' or '}')")
+        n = after
 
 
 def _parse_array(n: int, b: bytes) -> tuple[Array, int]:
     arr = Array()
     while True:
-        try:
-            value, n = _parse_next(n, b)
-        except _ParseError as exc:
-            partial: Value = exc.__dict__.get("partial", Value())
-            if exc.array_end and partial.value is None:
-                set_trailing_comma(arr, bool(arr.elements))
-                arr.after = partial.before
-                return arr, exc.offset + 1
-            raise
+        value, n = _next_or_end(n, b, arr)
+        if value is None:
+            return arr, n
         arr.elements.append(value)
-        if n == len(b):
-            raise _ParseError(n, "parsing array after value: unexpected EOF")
-        if b[n] == ord(","):
-            n += 1
-        elif b[n] == ord("]"):
-            arr.after, value.after = value.after, None
+        after = _past_value(n, b, arr, value)
+        if after is None:
             return arr, n + 1
-        else:
-            raise _invalid_character(b, n, "after array value (expecting ',' or ']')")
+        n = after
 
 
 def parse_value(b: bytes) -> Value:

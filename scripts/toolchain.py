@@ -5,7 +5,7 @@ Why this exists: get.pulumi.com and GitHub releases are unreachable on the machi
 targets, while the Go module proxy is. The CLI is a Go module, so it is built here once per machine
 into a cache outside the repository, keyed by version, and reused by every clone (CI included). The
 proxy refuses, for good, the Python language host and the `tailscale` and `command` plugins, so the
-project's own (`plugins/`, DESIGN.md section 9) are installed in their place: the host next to the
+project's own (`plugins/`, docs/architecture.md §9) are installed in their place: the host next to the
 CLI, the plugins into the toolchain's Pulumi home at the exact versions the PyPI SDKs ask for. They
 run from a small venv of their own (`engine-venv`) and a content-keyed copy of `plugins/`.
 

@@ -28,7 +28,7 @@ from typing import Any
 from config.loader import ConfigSource, namespace_values
 
 DEFAULT_GATEWAY_URL = "http://ai"
-"""Aperture's MagicDNS short name (reference/aperture.md §1)."""
+"""Aperture's MagicDNS short name (docs/architecture.md §10.2)."""
 
 GATEWAY_CONFIG_KEY = "sovereign-ai:gateway"
 """Stack config key: a JSON object whose `url` is the gateway root."""

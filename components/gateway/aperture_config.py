@@ -2,7 +2,7 @@
 
 Token `pulumi-python:dynamic/aperture:Config`. The resource owns the providers it declares and the
 whole `grants` list (a new instance lets everyone be admin, so leaving grants alone would leave that
-in force); every other part of the document stays byte for byte (DESIGN.md §6). The HTTP client
+in force); every other part of the document stays byte for byte (docs/architecture.md §6). The HTTP client
 (`aperture_client`) and the document merge (`aperture_merge`) are pure modules; this one only holds
 the inputs, the provider and the resource.
 

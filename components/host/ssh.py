@@ -7,9 +7,16 @@ is pinned (an `authorized_keys`-style line, as `remote.Command`'s `hostKey`); a 
 from __future__ import annotations
 
 import asyncio
+import warnings
 from dataclasses import dataclass
 
-import asyncssh
+from cryptography.utils import CryptographyDeprecationWarning
+
+# asyncssh names cryptography's DSA classes at import time, which prints three deprecation lines
+# into every `pulumi` run; only those are silenced (the module pattern is asyncssh's own files).
+warnings.filterwarnings("ignore", "DSA is deprecated", CryptographyDeprecationWarning, r"asyncssh\.crypto\.")
+
+import asyncssh  # noqa: E402
 
 CONNECT_TIMEOUT_SECONDS = 15.0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,44 @@ def test_old_plugin_snapshots_are_pruned_newest_kept(tmp_path: Path, monkeypatch
     (root / "building.partial").mkdir()
     TOOLCHAIN.prune_snapshots(keep=2)
     assert sorted(p.name for p in root.iterdir()) == ["building.partial", "snap0", "snap1"]
+
+
+def copy_of_sources(where: Path) -> Path:
+    """The packages the toolchain could hash, copied so a test may edit them."""
+    for package in ("plugins", "hujson", "components", "config", "tailnet_policy"):
+        shutil.copytree(ROOT / package, where / package, ignore=shutil.ignore_patterns("__pycache__"))
+    return where
+
+
+def snapshot_hash(monkeypatch: pytest.MonkeyPatch, root: Path) -> str:
+    from testing.engine import TOOLCHAIN
+
+    monkeypatch.setattr(TOOLCHAIN, "ROOT", root)
+    TOOLCHAIN.source_hash.cache_clear()
+    try:
+        return str(TOOLCHAIN.source_hash())
+    finally:
+        TOOLCHAIN.source_hash.cache_clear()
+
+
+@pytest.mark.parametrize(
+    ("edited", "reinstalls"),
+    [
+        ("components/host/inference_host.py", False),
+        ("components/gateway/aperture_config.py", False),
+        ("config/model.py", False),
+        ("tailnet_policy/reachability.py", False),
+        ("hujson/formatter.py", True),
+        ("plugins/command/__init__.py", True),
+    ],
+    ids=lambda value: str(value),
+)
+def test_only_plugin_sources_key_the_engine_plugin_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, edited: str, reinstalls: bool
+) -> None:
+    root = copy_of_sources(tmp_path)
+    before = snapshot_hash(monkeypatch, root)
+    with (root / edited).open("a") as file:
+        file.write("\n# an edit\n")
+    after = snapshot_hash(monkeypatch, root)
+    assert (after != before) is reinstalls, f"editing {edited}: snapshot hash {before} -> {after}"
