@@ -2,8 +2,9 @@
 
 The engine starts a plugin with `[--logtostderr] [-v=N] [--tracing EP] <engine address>`, reads the
 port from the first line of its stdout, dials `127.0.0.1:<port>`, and at the end calls `Cancel` and
-sends SIGINT to the plugin's process group (SIGKILL 5 s later). Traps this module avoids
-(reference/pulumi-plugins-measured.md):
+sends SIGINT to the plugin's process group (SIGKILL 5 s later): github.com/pulumi/pulumi
+`sdk/go/common/resource/plugin/plugin.go`, and docs/architecture.md §10.3, §10.5. Traps this module
+avoids:
 
 - the signal handlers are installed before the port is printed, and only set an event;
 - after the port line, the plugin's own stdout/stderr are shown to the user (language host) or

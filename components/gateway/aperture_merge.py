@@ -1,6 +1,6 @@
 """Merge the parts of an Aperture config document that `ApertureConfig` owns; leave the rest alone.
 
-Pure module: no Pulumi import, no I/O. The resource owns (DESIGN.md §6):
+Pure module: no I/O, and of Pulumi only the SDK's UNKNOWN sentinel. The resource owns (docs/architecture.md §6):
 
 - the providers it declares (`providers.<id>` members, written whole, replacing what was there),
 - the whole top-level `grants` list.
@@ -18,13 +18,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pulumi.runtime.rpc import UNKNOWN
+
 import hujson
 
 CAPABILITY = "tailscale.com/cap/aperture"
 """The grant `app` key Aperture evaluates."""
-
-UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
-"""The value Pulumi passes for a not-yet-known input during preview (pulumi.runtime.rpc.UNKNOWN)."""
 
 INPUT_KEYS = ("providers", "grants", "environment")
 """The resource's real inputs; everything else in props is an output or `__provider`."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from plugins.command.servicer import register
+from plugins.command.provider import register
 from plugins.serve import serve
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
+from plugins.inflight import InFlight
+
 T = TypeVar("T")
 
 
@@ -21,26 +23,18 @@ class LoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self._running: set[concurrent.futures.Future[Any]] = set()
-        self._lock = threading.Lock()
+        self._running: InFlight[concurrent.futures.Future[Any]] = InFlight()
         self._thread = threading.Thread(target=self.loop.run_forever, name="command-ssh", daemon=True)
         self._thread.start()
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         """Run `coroutine` on the loop and wait for it; raises `concurrent.futures.CancelledError` if cancelled."""
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-        with self._lock:
-            self._running.add(future)
-        try:
+        with self._running.track(asyncio.run_coroutine_threadsafe(coroutine, self.loop)) as future:
             return future.result()
-        finally:
-            with self._lock:
-                self._running.discard(future)
 
     def cancel_all(self) -> int:
         """Cancel every coroutine still running; returns how many."""
-        with self._lock:
-            running = list(self._running)
+        running = self._running.snapshot()
         for future in running:
             future.cancel()
         return len(running)

@@ -1,8 +1,9 @@
 """The `connection` input and dialling it: auth, host-key pinning, and upstream's dial retries.
 
-Upstream (`remote/connection.go`): `port` 22, `user` root, `dialErrorLimit` 10 (-1 = no limit),
-`perDialTimeout` 15 s; a failed dial is retried after 0.1 s, each wait 1.5 times the last, at most
-5 s; after `dialErrorLimit + 1` dials the error is `after <limit> failed attempts: <err>`.
+Upstream (github.com/pulumi/pulumi-command `provider/pkg/provider/remote/connection.go`): `port`
+22, `user` root, `dialErrorLimit` 10 (-1 = no limit), `perDialTimeout` 15 s; a failed dial is
+retried after 0.1 s, each wait 1.5 times the last, at most 5 s; after `dialErrorLimit + 1` dials
+the error is `after <limit> failed attempts: <err>`.
 
 Where this plugin is stricter than upstream (which retries every error): a host key that does not
 match `hostKey`, a rejected login and an unreadable private key fail at once, since no retry can

@@ -1,4 +1,5 @@
-"""One run of one command over SSH, as upstream's `commandOutputs.go` does it.
+"""One run of one command over SSH, as upstream does it (github.com/pulumi/pulumi-command
+`provider/pkg/provider/remote/commandOutputs.go`).
 
 One connection and one session per run. `environment` is set with confirmed `env` requests (a
 refusal fails the step), `PULUMI_COMMAND_STDOUT`/`_STDERR` carry the previous outputs (a refusal

@@ -1,10 +1,11 @@
 """The resource plugins a program needs, found from the packages installed in its Python.
 
-Upstream (PY `GetRequiredPackages`) lists the installed distributions and keeps those that ship a
-`pulumi-plugin.json` or are named `pulumi-*`, except `pulumi-policy`, `pulumi-esc-sdk` and those
-whose JSON says `"resource": false`. Name, version and server come from the JSON, else from the
-distribution (name minus `pulumi-`). Versions get a `v` prefix. Here that yields `tailscale v0.29.2`
-and `command v1.2.1`.
+Upstream (`GetRequiredPackages` in github.com/pulumi/pulumi
+`sdk/python/cmd/pulumi-language-python/main.go`) lists the installed distributions and keeps those
+that ship a `pulumi-plugin.json` or are named `pulumi-*`, except `pulumi-policy`, `pulumi-esc-sdk`
+and those whose JSON says `"resource": false`. Name, version and server come from the JSON, else
+from the distribution (name minus `pulumi-`). Versions get a `v` prefix. Here that yields
+`tailscale v0.29.2` and `command v1.2.1`.
 
 Listing runs one small script in the program's interpreter (importlib.metadata), which finds the
 same distributions as `pip list` in a fraction of its time.

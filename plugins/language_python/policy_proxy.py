@@ -1,4 +1,6 @@
-"""A policy pack behind a proxy that hands it the stack it is analysing (upstream `sdk/policy_proxy.go`).
+"""A policy pack behind a proxy that hands it the stack it is analysing.
+
+Upstream: github.com/pulumi/pulumi `sdk/policy_proxy.go` (`PolicyProxy`).
 
 The engine starts a Python policy pack through the language host's `RunPlugin`, with only its own
 address: project, stack and config come later, in the analyzer's `ConfigureStack` call. A pack

@@ -1,4 +1,5 @@
-"""Running a Pulumi program the way upstream's host does (reference/pulumi-plugins.md, "Run").
+"""Running a Pulumi program the way upstream's host does (`Run` in github.com/pulumi/pulumi
+`sdk/python/cmd/pulumi-language-python/main.go`).
 
 The program runs as `<python> <exec script> --monitor M --engine E --project P --root_directory R
 --stack S --pwd D --dry_run true|false --parallel N [--tracing T] [--organization O] <entry point>
@@ -15,11 +16,11 @@ import json
 import os
 import signal
 import subprocess
-import threading
 from dataclasses import dataclass, field
 
 from pulumi.runtime.proto import language_pb2
 
+from plugins.inflight import InFlight
 from plugins.language_python.python_env import PythonEnv
 
 BAIL_EXIT_CODE = 32
@@ -58,25 +59,18 @@ def run_environment(request: language_pb2.RunRequest, python_env: PythonEnv) -> 
 class RunningPrograms:
     """The programs being run now, so `Cancel` and the host's exit can interrupt them."""
 
-    _processes: set[subprocess.Popen[bytes]] = field(default_factory=set)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _processes: InFlight[subprocess.Popen[bytes]] = field(default_factory=InFlight)
 
     def run(self, argv: list[str], env: dict[str, str], cwd: str) -> int:
         # A session of its own: the engine's SIGINT to the host's group must not hit the program
         # first (the user would see its KeyboardInterrupt); Cancel forwards it deliberately.
         process = subprocess.Popen(argv, env=env, cwd=cwd or None, start_new_session=True)
-        with self._lock:
-            self._processes.add(process)
-        try:
+        with self._processes.track(process):
             return process.wait()
-        finally:
-            with self._lock:
-                self._processes.discard(process)
 
     def interrupt(self) -> None:
-        with self._lock:
-            processes = list(self._processes)
-        for process in processes:
+        """SIGINT to the process group of every program still running."""
+        for process in self._processes.snapshot():
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGINT)
 

@@ -1,9 +1,10 @@
 """Which Python runs a program or a plugin, from the `runtime.options` of Pulumi.yaml.
 
-Upstream's rules (P `sdk/python/toolchain/`): `virtualenv` is relative to the project root and its
-interpreter runs the program with `VIRTUAL_ENV` set, its `bin` first on PATH and PYTHONHOME dropped;
-without it, `PULUMI_PYTHON_CMD` or `python3` from PATH. Only the `pip` toolchain is implemented:
-poetry and uv projects are refused with what to do.
+Upstream's rules (github.com/pulumi/pulumi `sdk/python/toolchain/`, `pip.go` and `toolchain.go`):
+`virtualenv` is relative to the project root and its interpreter runs the program with
+`VIRTUAL_ENV` set, its `bin` first on PATH and PYTHONHOME dropped; without it, `PULUMI_PYTHON_CMD`
+or `python3` from PATH. Only the `pip` toolchain is implemented: poetry and uv projects are refused
+with what to do.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The LanguageRuntime service: what the engine asks a Python language host, answered as upstream does."""
+"""The LanguageRuntime service: what the engine asks a Python language host, answered as upstream does.
+
+Upstream: github.com/pulumi/pulumi `sdk/python/cmd/pulumi-language-python/main.go`
+(docs/architecture.md §10.3).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ import platform
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 from google.protobuf import empty_pb2
@@ -19,9 +24,11 @@ from plugins.language_python import packages, python_env
 from plugins.language_python.policy_proxy import PackLaunch, run_policy_pack
 from plugins.language_python.program import RunningPrograms, run_arguments, run_environment, run_response
 
+M = TypeVar("M")
+
 
 class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
-    """Runs Python programs and policy packs for the engine (reference/pulumi-plugins.md section 2)."""
+    """Runs Python programs and policy packs for the engine, as upstream's host does."""
 
     def __init__(self, engine: str, version: str, exec_script: str, logger: logging.Logger) -> None:
         self.engine = engine
@@ -70,24 +77,15 @@ class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
     def GetRequiredPackages(
         self, request: language_pb2.GetRequiredPackagesRequest, context: grpc.ServicerContext
     ) -> language_pb2.GetRequiredPackagesResponse:
-        found = self._packages(request.info, context)
-        return language_pb2.GetRequiredPackagesResponse(
-            packages=[
-                plugin_pb2.PackageDependency(name=p.name, kind=p.kind, version=p.version, server=p.server)
-                for p in found
-            ]
-        )
+        dependencies = _dependencies(self._packages(request.info, context), plugin_pb2.PackageDependency)
+        return language_pb2.GetRequiredPackagesResponse(packages=dependencies)
 
     def GetRequiredPlugins(
         self, request: language_pb2.GetRequiredPluginsRequest, context: grpc.ServicerContext
     ) -> language_pb2.GetRequiredPluginsResponse:
-        found = self._packages(request.info, context)
-        return language_pb2.GetRequiredPluginsResponse(
-            plugins=[
-                plugin_pb2.PluginDependency(name=p.name, kind=p.kind, version=p.version, server=p.server)
-                for p in found
-            ]
-        )
+        """The older form of `GetRequiredPackages`, which engines still call."""
+        plugins = _dependencies(self._packages(request.info, context), plugin_pb2.PluginDependency)
+        return language_pb2.GetRequiredPluginsResponse(plugins=plugins)
 
     # -- running --------------------------------------------------------------------------------
 
@@ -186,6 +184,11 @@ class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
         self.logger.info("cancel")
         self.programs.interrupt()
         return empty_pb2.Empty()
+
+
+def _dependencies(found: list[packages.Package], message: Callable[..., M]) -> list[M]:
+    """Each package as a `PackageDependency` or (the older call's) `PluginDependency`."""
+    return [message(name=p.name, kind=p.kind, version=p.version, server=p.server) for p in found]
 
 
 def _env_list(pairs: list[str]) -> dict[str, str]:

@@ -1,9 +1,14 @@
-"""The project's own `tailscale` 0.29.2 resource plugin (DESIGN.md section 9).
+"""The project's own `tailscale` 0.29.2 resource plugin (docs/architecture.md §9).
 
-A ResourceProvider gRPC server implementing what the program uses of pulumi-tailscale with
-upstream's tokens, wire names, ids, outputs, secrets, diff rules and error wording
-(reference/pulumi-plugins.md section 4): `Acl`, `TailnetKey`, `DnsPreferences` and `getAcl`.
-Every other token fails loudly at Check or Invoke. Started as `python -m plugins.tailscale`.
+A ResourceProvider gRPC server implementing what the program uses of pulumi-tailscale (the
+github.com/tailscale/terraform-provider-tailscale resources, bridged) with upstream's tokens, wire
+names, ids, outputs, secrets, diff rules and error wording (docs/architecture.md §10.1, §10.3):
+`Acl`, `TailnetKey`, `DnsPreferences` and `getAcl`. Every other token fails loudly at Check or
+Invoke. Started as `python -m plugins.tailscale`.
+
+Modules: `provider` (the gRPC servicer and `register`), `resource` (the base every resource
+implements), one module per resource (`acl`, `tailnet_key`, `dns_preferences`) and per function
+(`get_acl`), `config`, `client` (the API) and `errors`.
 """
 
 VERSION = "0.29.2"

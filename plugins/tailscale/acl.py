@@ -1,4 +1,7 @@
-"""`tailscale:index/acl:Acl`: the tailnet's whole policy file (TF `resource_acl.go`, v0.29.2).
+"""`tailscale:index/acl:Acl`: the tailnet's whole policy file.
+
+Upstream: github.com/tailscale/terraform-provider-tailscale `tailscale/resource_acl.go` (the
+version pulumi-tailscale 0.29.2 bridges).
 
 - Inputs `acl` (required HuJSON text), `overwriteExistingContent`, `resetAclOnDestroy` (false).
   id = a random UUID. Nothing replaces; every change is an update.
@@ -16,7 +19,7 @@ from hujson.formatter import HuJSONFormatError, format_text
 from plugins.tailscale.client import HUJSON, TailscaleAPI
 from plugins.tailscale.errors import APIError, ProviderError, check_failure_reason
 from plugins.tailscale.resource import Diff, Failure, ReadResult, Resource, bool_input, differs, new_id
-from plugins.tailscale.wire import Props, is_unknown
+from plugins.wire import Props, has_unknown
 
 TOKEN = "tailscale:index/acl:Acl"
 FLAGS = ("overwriteExistingContent", "resetAclOnDestroy")
@@ -67,7 +70,7 @@ class Acl(Resource):
             failures.append(
                 Failure("acl", check_failure_reason("Missing required argument", detail, name, "acl"))
             )
-        elif not is_unknown(acl):
+        elif not has_unknown(acl):
             try:
                 format_text(str(acl))
             except HuJSONFormatError as exc:
@@ -80,7 +83,7 @@ class Acl(Resource):
     def diff(self, state: Props, inputs: Props) -> Diff:
         diff = Diff()
         new_acl = inputs.get("acl")
-        if is_unknown(new_acl) or not same_policy(str(state.get("acl", "")), str(new_acl)):
+        if has_unknown(new_acl) or not same_policy(str(state.get("acl", "")), str(new_acl)):
             diff.add("acl")
         for flag in FLAGS:
             if differs(bool(state.get(flag, False)), inputs.get(flag, False)):

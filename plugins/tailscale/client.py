@@ -1,4 +1,4 @@
-"""A small Tailscale API client on urllib, shaped like tailscale-client-go v2.9.0.
+"""A small Tailscale API client on urllib, shaped like tailscale-client-go v2.9.0 (`v2/client.go`).
 
 URL = base URL + `/api/v2` + path; API key as `Basic base64("<key>:")`, OAuth as `Bearer <token>`
 from the client credentials grant at `<base>/api/v2/oauth/token`; `Accept` on body-less calls,

@@ -1,7 +1,8 @@
 """The provider's configuration: `tailscale:*` keys, upstream's environment fallbacks, `file:` values.
 
-Keys and fallbacks as the Terraform provider's Configure reads them (reference/tailscale-api.md
-1.1): `apiKey` <- `TAILSCALE_API_KEY`; `tailnet` <- `TAILSCALE_TAILNET`, default `-`; `baseUrl` <-
+Keys and fallbacks as the Terraform provider's Configure reads them (github.com/tailscale/terraform-
+provider-tailscale `tailscale/provider.go`; docs/architecture.md §10.1): `apiKey` <-
+`TAILSCALE_API_KEY`; `tailnet` <- `TAILSCALE_TAILNET`, default `-`; `baseUrl` <-
 `TAILSCALE_BASE_URL`, default `https://api.tailscale.com`; `oauthClientId`/`oauthClientSecret` <-
 `TAILSCALE_OAUTH_CLIENT_ID`/`_SECRET`, then `OAUTH_CLIENT_ID`/`_SECRET`; `scopes` a JSON list;
 `userAgent`. A value `file:<path>` is read from that file (trimmed). Workload identity federation

@@ -1,4 +1,6 @@
-"""`tailscale:index/dnsPreferences:DnsPreferences`: MagicDNS on or off (TF `resource_dns_preferences.go`).
+"""`tailscale:index/dnsPreferences:DnsPreferences`: MagicDNS on or off.
+
+Upstream: github.com/tailscale/terraform-provider-tailscale `tailscale/resource_dns_preferences.go`.
 
 Input `magicDns` (required); id = a random UUID. Create and Update POST `dns/preferences`
 `{"magicDNS": b}` (Update only on a change), Read GETs it (MagicDNS switched off by hand shows
@@ -10,7 +12,7 @@ from __future__ import annotations
 from plugins.tailscale.client import TailscaleAPI
 from plugins.tailscale.errors import APIError, ProviderError, check_failure_reason
 from plugins.tailscale.resource import Diff, Failure, ReadResult, Resource, differs, new_id
-from plugins.tailscale.wire import Props, is_unknown
+from plugins.wire import Props, has_unknown
 
 TOKEN = "tailscale:index/dnsPreferences:DnsPreferences"
 
@@ -34,7 +36,7 @@ class DnsPreferences(Resource):
             detail = 'The argument "magic_dns" is required, but no definition was found.'
             reason = check_failure_reason("Missing required argument", detail, name, "magicDns")
             return inputs, [Failure("magicDns", reason)]
-        if not isinstance(value, bool) and not is_unknown(value):
+        if not isinstance(value, bool) and not has_unknown(value):
             reason = check_failure_reason(
                 f"Expected a bool for magicDns, got {value!r}", "", name, "magicDns"
             )

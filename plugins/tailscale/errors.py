@@ -2,7 +2,8 @@
 
 CRUD errors read `<Summary>: <Detail>` (only the summary when both are equal), Check failures
 `<Summary>. <Detail>. Examine values at '<name>.<prop>'.` and API errors `<message> (<status>)`
-(reference/pulumi-plugins.md section 4, "Bridge errors").
+(docs/architecture.md §10.3). Upstream: github.com/pulumi/pulumi-terraform-bridge
+`pkg/tfbridge/check_failures.go`; github.com/tailscale/tailscale-client-go `v2/client.go`.
 """
 
 from __future__ import annotations

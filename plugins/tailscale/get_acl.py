@@ -1,4 +1,6 @@
-"""`tailscale:index/getAcl:getAcl`: the current policy file (TF `data_source_acl.go`).
+"""`tailscale:index/getAcl:getAcl`: the current policy file.
+
+Upstream: github.com/tailscale/terraform-provider-tailscale `tailscale/data_source_acl.go`.
 
 No arguments; returns `hujson` (the server's text, verbatim), `json` (minimised) and `id` (a new
 UUID on every call, as upstream).
@@ -13,7 +15,7 @@ from plugins.tailscale.acl import get_policy
 from plugins.tailscale.client import TailscaleAPI
 from plugins.tailscale.errors import APIError, ProviderError
 from plugins.tailscale.resource import new_id
-from plugins.tailscale.wire import Props
+from plugins.wire import Props
 
 TOKEN = "tailscale:index/getAcl:getAcl"
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf import empty_pb2
+from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
 from plugins.engine_log import EngineLog
@@ -32,7 +32,7 @@ from plugins.tailscale.get_acl import TOKEN as GET_ACL
 from plugins.tailscale.get_acl import get_acl
 from plugins.tailscale.resource import Diff, Resource
 from plugins.tailscale.tailnet_key import TailnetKey
-from plugins.tailscale.wire import UNKNOWN, Props, is_unknown, to_dict, to_struct
+from plugins.wire import UNKNOWN, Props, has_unknown, parse_urn, to_plain, to_struct
 
 RESOURCES: dict[str, Resource] = {r.token: r for r in (Acl(), TailnetKey(), DnsPreferences())}
 """Every resource type this build implements, by token."""
@@ -67,12 +67,9 @@ class SecretScrubber(logging.Filter):
         return True
 
 
-def parse_urn(urn: str) -> tuple[str, str]:
-    """(type token, name) of `urn:pulumi:<stack>::<project>::<parent$type>::<name>`."""
-    parts = urn.split("::")
-    if len(parts) < 4:
-        return "", urn
-    return parts[2].split("$")[-1], parts[-1]
+def _struct(values: Props) -> struct_pb2.Struct:
+    """`values` as a Struct, unset (None) properties left out."""
+    return to_struct(values, omit_none=True)
 
 
 def rpc(method: Callable[..., R]) -> Callable[..., R]:
@@ -144,9 +141,9 @@ class TailscaleProvider(provider_pb2_grpc.ResourceProviderServicer):
     def DiffConfig(
         self, request: provider_pb2.DiffRequest, context: grpc.ServicerContext
     ) -> provider_pb2.DiffResponse:
-        olds, news = to_dict(request.olds), to_dict(request.news)
+        olds, news = to_plain(request.olds), to_plain(request.news)
         keys = sorted(k for k in set(olds) | set(news) if k != "version")
-        changed = [k for k in keys if is_unknown(news.get(k)) or olds.get(k) != news.get(k)]
+        changed = [k for k in keys if has_unknown(news.get(k)) or olds.get(k) != news.get(k)]
         return _diff_response(Diff(updates=changed))
 
     @rpc
@@ -154,7 +151,7 @@ class TailscaleProvider(provider_pb2_grpc.ResourceProviderServicer):
         self, request: provider_pb2.ConfigureRequest, context: grpc.ServicerContext
     ) -> provider_pb2.ConfigureResponse:
         args = (
-            to_dict(request.args)
+            to_plain(request.args)
             if request.HasField("args")
             else {key.rsplit(":", 1)[-1]: value for key, value in request.variables.items()}
         )
@@ -198,9 +195,9 @@ class TailscaleProvider(provider_pb2_grpc.ResourceProviderServicer):
         self, request: provider_pb2.CheckRequest, context: grpc.ServicerContext
     ) -> provider_pb2.CheckResponse:
         resource, name = self.resource(request.type, request.urn)
-        inputs, failures = resource.check(request.name or name, to_dict(request.news))
+        inputs, failures = resource.check(request.name or name, to_plain(request.news))
         return provider_pb2.CheckResponse(
-            inputs=to_struct(inputs),
+            inputs=_struct(inputs),
             failures=[provider_pb2.CheckFailure(property=f.property, reason=f.reason) for f in failures],
         )
 
@@ -209,7 +206,7 @@ class TailscaleProvider(provider_pb2_grpc.ResourceProviderServicer):
         self, request: provider_pb2.DiffRequest, context: grpc.ServicerContext
     ) -> provider_pb2.DiffResponse:
         resource, _ = self.resource(request.type, request.urn)
-        diff = resource.diff(to_dict(request.olds), to_dict(request.news))
+        diff = resource.diff(to_plain(request.olds), to_plain(request.news))
         ignored = set(request.ignoreChanges)
         diff.updates = [key for key in diff.updates if key not in ignored]
         diff.replaces = [key for key in diff.replaces if key not in ignored]
@@ -220,22 +217,22 @@ class TailscaleProvider(provider_pb2_grpc.ResourceProviderServicer):
         self, request: provider_pb2.CreateRequest, context: grpc.ServicerContext
     ) -> provider_pb2.CreateResponse:
         resource, _ = self.resource(request.type, request.urn)
-        id, outputs = resource.create(self.api(), to_dict(request.properties), request.preview)
+        id, outputs = resource.create(self.api(), to_plain(request.properties), request.preview)
         outputs["id"] = UNKNOWN if request.preview else id
-        return provider_pb2.CreateResponse(id="" if request.preview else id, properties=to_struct(outputs))
+        return provider_pb2.CreateResponse(id="" if request.preview else id, properties=_struct(outputs))
 
     @rpc
     def Read(
         self, request: provider_pb2.ReadRequest, context: grpc.ServicerContext
     ) -> provider_pb2.ReadResponse:
         resource, _ = self.resource(request.type, request.urn)
-        result = resource.read(self.api(), request.id, to_dict(request.properties), to_dict(request.inputs))
+        result = resource.read(self.api(), request.id, to_plain(request.properties), to_plain(request.inputs))
         if not result.id:
             return provider_pb2.ReadResponse(id="")
         return provider_pb2.ReadResponse(
             id=result.id,
-            properties=to_struct(result.outputs | {"id": result.id}),
-            inputs=to_struct(result.inputs),
+            properties=_struct(result.outputs | {"id": result.id}),
+            inputs=_struct(result.inputs),
         )
 
     @rpc
@@ -244,14 +241,14 @@ class TailscaleProvider(provider_pb2_grpc.ResourceProviderServicer):
     ) -> provider_pb2.UpdateResponse:
         resource, _ = self.resource(request.type, request.urn)
         outputs = resource.update(
-            self.api(), request.id, to_dict(request.olds), to_dict(request.news), request.preview
+            self.api(), request.id, to_plain(request.olds), to_plain(request.news), request.preview
         )
-        return provider_pb2.UpdateResponse(properties=to_struct(outputs | {"id": request.id}))
+        return provider_pb2.UpdateResponse(properties=_struct(outputs | {"id": request.id}))
 
     @rpc
     def Delete(self, request: provider_pb2.DeleteRequest, context: grpc.ServicerContext) -> empty_pb2.Empty:
         resource, _ = self.resource(request.type, request.urn)
-        resource.delete(self.api(), request.id, to_dict(request.properties))
+        resource.delete(self.api(), request.id, to_plain(request.properties))
         return empty_pb2.Empty()
 
     @rpc
@@ -261,8 +258,8 @@ class TailscaleProvider(provider_pb2_grpc.ResourceProviderServicer):
         function = FUNCTIONS.get(request.tok)
         if function is None:
             raise NotImplementedToken(request.tok)
-        result = function(self.api(), to_dict(request.args))
-        return provider_pb2.InvokeResponse(**{"return": to_struct(result)})
+        result = function(self.api(), to_plain(request.args))
+        return provider_pb2.InvokeResponse(**{"return": _struct(result)})
 
 
 def _diff_response(diff: Diff) -> provider_pb2.DiffResponse:

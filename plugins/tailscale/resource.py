@@ -14,7 +14,7 @@ from typing import Any
 
 from plugins.tailscale.client import TailscaleAPI
 from plugins.tailscale.errors import check_failure_reason
-from plugins.tailscale.wire import Props, is_unknown
+from plugins.wire import Props, has_unknown
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def new_id() -> str:
 
 def differs(old: Any, new: Any) -> bool:
     """Does an input change? An unknown new value always counts as a change."""
-    return is_unknown(new) or old != new
+    return has_unknown(new) or old != new
 
 
 def bool_input(inputs: Props, key: str, name: str, failures: list[Failure], default: bool = False) -> None:
@@ -96,7 +96,7 @@ def bool_input(inputs: Props, key: str, name: str, failures: list[Failure], defa
     value = inputs.get(key)
     if value is None:
         inputs[key] = default
-    elif not isinstance(value, bool) and not is_unknown(value):
+    elif not isinstance(value, bool) and not has_unknown(value):
         failures.append(
             Failure(key, check_failure_reason(f"Expected a bool for {key}, got {value!r}", "", name, key))
         )

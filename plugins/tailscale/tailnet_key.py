@@ -1,4 +1,7 @@
-"""`tailscale:index/tailnetKey:TailnetKey`: an auth key (TF `resource_tailnet_key.go`, v0.29.2).
+"""`tailscale:index/tailnetKey:TailnetKey`: an auth key.
+
+Upstream: github.com/tailscale/terraform-provider-tailscale `tailscale/resource_tailnet_key.go`
+(the version pulumi-tailscale 0.29.2 bridges).
 
 - Inputs `reusable`, `ephemeral`, `preauthorized` (false), `tags` (a set, `[]`), `expiry` (seconds,
   optional and computed), `description` (`""`, at most 50 characters), `recreateIfInvalid` (`""`,
@@ -19,7 +22,7 @@ from typing import Any
 from plugins.tailscale.client import TailscaleAPI
 from plugins.tailscale.errors import APIError, ProviderError, check_failure_reason
 from plugins.tailscale.resource import Diff, Failure, ReadResult, Resource, bool_input, differs
-from plugins.tailscale.wire import UNKNOWN, Props, is_unknown, secret
+from plugins.wire import UNKNOWN, Props, has_unknown, secret
 
 TOKEN = "tailscale:index/tailnetKey:TailnetKey"
 REPLACING = ("reusable", "ephemeral", "tags", "preauthorized", "expiry", "description")
@@ -32,7 +35,7 @@ MAX_DESCRIPTION = 50
 
 def _normal(key: str, value: Any) -> Any:
     """Tags are a set: order and duplicates do not count."""
-    if key == "tags" and isinstance(value, list) and not is_unknown(value):
+    if key == "tags" and isinstance(value, list) and not has_unknown(value):
         return sorted(set(value))
     return value
 
@@ -78,7 +81,7 @@ class TailnetKey(Resource):
             summary = f"Attribute description string length must be at most {MAX_DESCRIPTION}, got: {len(description)}"
             failures.append(Failure("description", check_failure_reason(summary, "", name, "description")))
         choice = inputs.get("recreateIfInvalid")
-        if choice is not None and not is_unknown(choice) and choice not in RECREATE_CHOICES:
+        if choice is not None and not has_unknown(choice) and choice not in RECREATE_CHOICES:
             summary = (
                 f'Attribute recreate_if_invalid value must be one of: ["" "always" "never"], got: "{choice}"'
             )
@@ -86,7 +89,7 @@ class TailnetKey(Resource):
                 Failure("recreateIfInvalid", check_failure_reason(summary, "", name, "recreateIfInvalid"))
             )
         expiry = inputs.get("expiry")
-        if expiry is not None and not is_unknown(expiry) and (not isinstance(expiry, int) or expiry < 0):
+        if expiry is not None and not has_unknown(expiry) and (not isinstance(expiry, int) or expiry < 0):
             summary = f"Attribute expiry must be a non-negative number of seconds, got: {expiry!r}"
             failures.append(Failure("expiry", check_failure_reason(summary, "", name, "expiry")))
         return inputs, failures

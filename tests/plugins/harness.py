@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @dataclass
 class LogLine:
+    """One `Log` call the engine received."""
+
     severity: int
     message: str
     urn: str
@@ -46,10 +48,10 @@ class RecordingEngine(engine_pb2_grpc.EngineServicer):
             self.lines.append(LogLine(request.severity, request.message, request.urn, request.ephemeral))
         return empty_pb2.Empty()
 
-    def GetRootResource(self, request, context):
+    def GetRootResource(self, request: object, context: object) -> engine_pb2.GetRootResourceResponse:
         return engine_pb2.GetRootResourceResponse()
 
-    def SetRootResource(self, request, context):
+    def SetRootResource(self, request: object, context: object) -> engine_pb2.SetRootResourceResponse:
         return engine_pb2.SetRootResourceResponse()
 
     def text(self) -> str:

@@ -2,7 +2,7 @@
 
 Each test starts `python -m plugins.tailscale <engine address>` as the engine does (harness.py),
 next to a `RecordingEngine` and the emulator on loopback, and asserts one behaviour a user of
-pulumi-tailscale 0.29.2 would notice (reference/pulumi-plugins.md section 4).
+pulumi-tailscale 0.29.2 would notice (docs/architecture.md §10.3).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from typing import Any
 
 import grpc
 import pytest
-from google.protobuf import empty_pb2, json_format
+from google.protobuf import empty_pb2
 from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
-from plugins.tailscale.wire import SECRET_SIG, SIG_KEY, UNKNOWN, secret, to_dict, to_struct
+from plugins.wire import SECRET_SIG, SIG_KEY, UNKNOWN, secret, to_plain, to_python, to_struct
 from sandbox.tailscale import DEFAULT_POLICY, TailscaleServer, serve
 from tests.plugins.harness import RecordingEngine, RunningPlugin, recording_engine, start_plugin
 
@@ -78,16 +78,16 @@ class Harness:
         return response
 
     def create(self, token: str, inputs: dict[str, Any], preview: bool = False) -> tuple[str, dict[str, Any]]:
-        checked = to_dict(self.check(token, "r", inputs).inputs)
+        checked = to_plain(self.check(token, "r", inputs).inputs)
         response = self.stub.Create(
             provider_pb2.CreateRequest(
                 urn=urn(token), properties=to_struct(checked), preview=preview, type=token
             )
         )
-        return response.id, raw(response.properties)
+        return response.id, to_python(response.properties)
 
     def diff(self, token: str, state: dict[str, Any], news: dict[str, Any]) -> provider_pb2.DiffResponse:
-        checked = to_dict(self.check(token, "r", news).inputs)
+        checked = to_plain(self.check(token, "r", news).inputs)
         response: provider_pb2.DiffResponse = self.stub.Diff(
             provider_pb2.DiffRequest(
                 urn=urn(token), id="x", olds=to_struct(state), news=to_struct(checked), type=token
@@ -104,13 +104,13 @@ class Harness:
         return response
 
     def update(self, token: str, id: str, state: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
-        checked = to_dict(self.check(token, "r", news).inputs)
+        checked = to_plain(self.check(token, "r", news).inputs)
         response = self.stub.Update(
             provider_pb2.UpdateRequest(
                 urn=urn(token), id=id, olds=to_struct(state), news=to_struct(checked), type=token
             )
         )
-        return raw(response.properties)
+        return to_python(response.properties)
 
     def delete(self, token: str, id: str, state: dict[str, Any]) -> None:
         self.stub.Delete(
@@ -119,7 +119,7 @@ class Harness:
 
     def invoke(self, token: str) -> dict[str, Any]:
         response = self.stub.Invoke(provider_pb2.InvokeRequest(tok=token, args=to_struct({})))
-        return to_dict(getattr(response, "return"))
+        return to_plain(getattr(response, "return"))
 
     def error(self, call: Any) -> str:
         """The message of a gRPC call that must fail."""
@@ -134,12 +134,6 @@ class Harness:
 
 def urn(token: str, name: str = "r") -> str:
     return f"urn:pulumi:test::sovereign-ai::{token}::{name}"
-
-
-def raw(struct: Any) -> dict[str, Any]:
-    """Properties as sent, secrets still wrapped."""
-    document: dict[str, Any] = json_format.MessageToDict(struct)
-    return document
 
 
 @pytest.fixture
@@ -347,7 +341,11 @@ def test_acl_read_shows_a_hand_edit_verbatim(ts: Harness) -> None:
     ts.server.state.set_policy(OTHER_POLICY)
     state = {"acl": POLICY, "overwriteExistingContent": False, "resetAclOnDestroy": False}
     response = ts.read(ACL, id, state)
-    assert (response.id, to_dict(response.properties)["acl"], to_dict(response.inputs)["acl"]) == (
+    assert (
+        response.id,
+        to_plain(response.properties)["acl"],
+        to_plain(response.inputs)["acl"],
+    ) == (
         id,
         OTHER_POLICY,
         OTHER_POLICY,
@@ -420,28 +418,28 @@ def test_key_preview_create_is_unknown_and_calls_nothing(tagged: Harness) -> Non
 )
 def test_key_field_change_replaces(tagged: Harness, field: str, value: Any) -> None:
     _, outputs = tagged.create(KEY, KEY_INPUTS)
-    response = tagged.diff(KEY, to_dict(to_struct(outputs)), KEY_INPUTS | {field: value})
+    response = tagged.diff(KEY, to_plain(to_struct(outputs)), KEY_INPUTS | {field: value})
     assert (list(response.replaces), list(response.diffs)) == ([field], [field])
 
 
 @pytest.mark.parametrize(("field", "value"), [("recreateIfInvalid", "always"), ("userId", "u123")])
 def test_key_field_change_updates_in_place(tagged: Harness, field: str, value: Any) -> None:
     _, outputs = tagged.create(KEY, KEY_INPUTS)
-    response = tagged.diff(KEY, to_dict(to_struct(outputs)), KEY_INPUTS | {field: value})
+    response = tagged.diff(KEY, to_plain(to_struct(outputs)), KEY_INPUTS | {field: value})
     assert (list(response.replaces), list(response.diffs)) == ([], [field])
 
 
 def test_key_tags_are_a_set(tagged: Harness) -> None:
     _, outputs = tagged.create(KEY, KEY_INPUTS | {"tags": ["tag:gpu", "tag:gateway"]})
     response = tagged.diff(
-        KEY, to_dict(to_struct(outputs)), KEY_INPUTS | {"tags": ["tag:gateway", "tag:gpu"]}
+        KEY, to_plain(to_struct(outputs)), KEY_INPUTS | {"tags": ["tag:gateway", "tag:gpu"]}
     )
     assert response.changes == provider_pb2.DiffResponse.DIFF_NONE
 
 
 def test_key_read_of_fresh_key_is_valid(tagged: Harness) -> None:
     id, outputs = tagged.create(KEY, KEY_INPUTS)
-    properties = to_dict(tagged.read(KEY, id, to_dict(to_struct(outputs))).properties)
+    properties = to_plain(tagged.read(KEY, id, to_plain(to_struct(outputs))).properties)
     assert (properties["invalid"], properties["tags"], properties["description"]) == (
         False,
         ["tag:gpu"],
@@ -460,8 +458,8 @@ def test_key_used_or_revoked_is_invalid_and_recreate_always_replaces(
         tagged.server.state.consume(tagged.server.state.keys[id].secret, "gpu-1")
     else:
         tagged.server.state.delete_key(id)
-    read = tagged.read(KEY, id, to_dict(to_struct(outputs)))
-    refreshed = to_dict(read.properties)
+    read = tagged.read(KEY, id, to_plain(to_struct(outputs)))
+    refreshed = to_plain(read.properties)
     response = tagged.diff(KEY, refreshed, inputs)
     assert (read.id, refreshed["invalid"], list(response.replaces)) == (
         id,
@@ -474,7 +472,7 @@ def test_key_reusable_invalid_key_is_replaced_by_default(tagged: Harness) -> Non
     inputs = KEY_INPUTS | {"reusable": True}
     id, outputs = tagged.create(KEY, inputs)
     tagged.server.state.delete_key(id)
-    refreshed = to_dict(tagged.read(KEY, id, to_dict(to_struct(outputs))).properties)
+    refreshed = to_plain(tagged.read(KEY, id, to_plain(to_struct(outputs))).properties)
     assert list(tagged.diff(KEY, refreshed, inputs).replaces) == ["invalid"]
 
 
@@ -488,8 +486,8 @@ def test_key_create_error_is_upstreams(tagged: Harness) -> None:
 
 def test_key_delete_revokes_and_ignores_404(tagged: Harness) -> None:
     id, outputs = tagged.create(KEY, KEY_INPUTS)
-    tagged.delete(KEY, id, to_dict(to_struct(outputs)))
-    tagged.delete(KEY, id, to_dict(to_struct(outputs)))
+    tagged.delete(KEY, id, to_plain(to_struct(outputs)))
+    tagged.delete(KEY, id, to_plain(to_struct(outputs)))
     assert id not in tagged.server.state.keys
 
 
@@ -500,8 +498,8 @@ def test_dns_magic_dns_switched_off_by_hand_shows_in_read(ts: Harness) -> None:
     id, outputs = ts.create(DNS, {"magicDns": True})
     ts.server.state.set_dns_preferences({"magicDNS": False})
     read = ts.read(DNS, id, {"magicDns": True})
-    diff = ts.diff(DNS, to_dict(read.properties), {"magicDns": True})
-    assert (outputs["magicDns"], to_dict(read.properties)["magicDns"], list(diff.diffs)) == (
+    diff = ts.diff(DNS, to_plain(read.properties), {"magicDns": True})
+    assert (outputs["magicDns"], to_plain(read.properties)["magicDns"], list(diff.diffs)) == (
         True,
         False,
         ["magicDns"],
@@ -531,7 +529,7 @@ def test_unimplemented_invoke_fails(ts: Harness) -> None:
 
 def test_secrets_never_logged(tagged: Harness) -> None:
     id, outputs = tagged.create(KEY, KEY_INPUTS)
-    tagged.read(KEY, id, to_dict(to_struct(outputs)))
+    tagged.read(KEY, id, to_plain(to_struct(outputs)))
     tagged.configure(baseUrl="https://api.tailscale.com")
     auth_key = tagged.server.state.keys[id].secret
     log = tagged.log.read_text()

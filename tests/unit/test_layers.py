@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT = ("components", "config", "tailnet_policy", "hujson", "policies", "plugins", "sandbox", "scripts")
-PROJECT += ("testing", "tests", "bench")
+PRODUCT = ("components", "config", "tailnet_policy", "hujson", "policies", "plugins", "sandbox", "scripts")
+PROJECT = (*PRODUCT, "testing", "tests", "bench")
 PURE_FORBIDDEN = ("pulumi", "pulumi_policy", "pulumi_tailscale", "pulumi_command")
 
 ALLOWED: dict[str, set[str]] = {

@@ -2,8 +2,8 @@
 
 Answers as upstream (pulumi-go-provider) does: GetPluginInfo `1.2.1`, Configure with every capability
 true, CheckConfig/DiffConfig for a provider without configuration, and the resource calls through
-`lifecycle`. Handshake is answered too (upstream leaves it unimplemented; the engine accepts both),
-with `accept_secrets`, so secrets arrive wrapped and outputs keep their marking (see `lifecycle`).
+`remote_command`. Handshake is answered too (upstream leaves it unimplemented; the engine accepts both),
+with `accept_secrets`, so secrets arrive wrapped and outputs keep their marking (see `remote_command`).
 Cancel cancels every running command and stops the plugin.
 
 A failed step is an `UNKNOWN` status whose message is the user's error; a failed create returns no
@@ -15,19 +15,26 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import sys
+from collections.abc import Callable
+from typing import TypeVar
 
 import grpc
 from google.protobuf import empty_pb2
 from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
-from plugins.command import VERSION, lifecycle
+from plugins.command import VERSION, remote_command
 from plugins.command.background import LoopThread
 from plugins.command.redact import Redactor
 from plugins.command.run import CommandFailed, Run, execute
 from plugins.command.stream import EngineStream
-from plugins.command.wire import Props, to_python
 from plugins.engine_log import EngineLog
 from plugins.serve import Lifetime, engine_address
+from plugins.wire import RevealedProps, parse_urn, to_python
+
+T = TypeVar("T")
+
+StepRequest = provider_pb2.CreateRequest | provider_pb2.UpdateRequest | provider_pb2.DeleteRequest
+"""The requests that run a command."""
 
 KINDS = {
     "add": provider_pb2.PropertyDiff.ADD,
@@ -91,11 +98,11 @@ class CommandProvider(provider_pb2_grpc.ResourceProviderServicer):
     def Check(
         self, request: provider_pb2.CheckRequest, context: grpc.ServicerContext
     ) -> provider_pb2.CheckResponse:
-        checked, failures = lifecycle.check(
-            request.type or _type_of(request.urn), Props.from_struct(request.news)
+        checked, failures = remote_command.check(
+            request.type or parse_urn(request.urn)[0], RevealedProps.from_struct(request.news)
         )
         return provider_pb2.CheckResponse(
-            inputs=checked.to_struct(lifecycle.ALWAYS_SECRET),
+            inputs=checked.to_struct(remote_command.ALWAYS_SECRET),
             failures=[provider_pb2.CheckFailure(property=p, reason=r) for p, r in failures],
         )
 
@@ -103,8 +110,10 @@ class CommandProvider(provider_pb2_grpc.ResourceProviderServicer):
         self, request: provider_pb2.DiffRequest, context: grpc.ServicerContext
     ) -> provider_pb2.DiffResponse:
         old = request.old_inputs if to_python(request.old_inputs) else request.olds
-        result = lifecycle.diff(
-            Props.from_struct(old), Props.from_struct(request.news), list(request.ignoreChanges)
+        result = remote_command.diff(
+            RevealedProps.from_struct(old),
+            RevealedProps.from_struct(request.news),
+            list(request.ignoreChanges),
         )
         return provider_pb2.DiffResponse(
             changes=provider_pb2.DiffResponse.DIFF_SOME
@@ -121,42 +130,35 @@ class CommandProvider(provider_pb2_grpc.ResourceProviderServicer):
     def Create(
         self, request: provider_pb2.CreateRequest, context: grpc.ServicerContext
     ) -> provider_pb2.CreateResponse:
-        name = lifecycle.name_of(request.urn, request.name)
-        self._logger.info("Create %s (preview=%s)", request.urn, request.preview)
-        try:
-            resource_id, outputs = lifecycle.create(
-                name, Props.from_struct(request.properties), request.preview, self._executor(request.urn)
-            )
-        except CommandFailed as exc:
-            self._fail(context, "Create", request.urn, str(exc))
+        inputs = RevealedProps.from_struct(request.properties)
+        resource_id, outputs = self._step(
+            "Create",
+            request,
+            context,
+            lambda name, execute: remote_command.create(name, inputs, request.preview, execute),
+        )
         return provider_pb2.CreateResponse(
-            id=resource_id, properties=outputs.to_struct(lifecycle.ALWAYS_SECRET)
+            id=resource_id, properties=outputs.to_struct(remote_command.ALWAYS_SECRET)
         )
 
     def Update(
         self, request: provider_pb2.UpdateRequest, context: grpc.ServicerContext
     ) -> provider_pb2.UpdateResponse:
-        name = lifecycle.name_of(request.urn, request.name)
-        self._logger.info("Update %s (preview=%s)", request.urn, request.preview)
-        try:
-            outputs = lifecycle.update(
-                name,
-                Props.from_struct(request.olds),
-                Props.from_struct(request.news),
-                request.preview,
-                self._executor(request.urn),
-            )
-        except CommandFailed as exc:
-            self._fail(context, "Update", request.urn, str(exc))
-        return provider_pb2.UpdateResponse(properties=outputs.to_struct(lifecycle.ALWAYS_SECRET))
+        state = RevealedProps.from_struct(request.olds)
+        news = RevealedProps.from_struct(request.news)
+        outputs = self._step(
+            "Update",
+            request,
+            context,
+            lambda name, execute: remote_command.update(name, state, news, request.preview, execute),
+        )
+        return provider_pb2.UpdateResponse(properties=outputs.to_struct(remote_command.ALWAYS_SECRET))
 
     def Delete(self, request: provider_pb2.DeleteRequest, context: grpc.ServicerContext) -> empty_pb2.Empty:
-        name = lifecycle.name_of(request.urn, request.name)
-        self._logger.info("Delete %s", request.urn)
-        try:
-            lifecycle.delete(name, Props.from_struct(request.properties), self._executor(request.urn))
-        except CommandFailed as exc:
-            self._fail(context, "Delete", request.urn, str(exc))
+        state = RevealedProps.from_struct(request.properties)
+        self._step(
+            "Delete", request, context, lambda name, execute: remote_command.delete(name, state, execute)
+        )
         return empty_pb2.Empty()
 
     def Read(
@@ -166,7 +168,26 @@ class CommandProvider(provider_pb2_grpc.ResourceProviderServicer):
 
     # Helpers.
 
-    def _executor(self, urn: str) -> lifecycle.Execute:
+    def _step(
+        self,
+        step: str,
+        request: StepRequest,
+        context: grpc.ServicerContext,
+        action: Callable[[str, remote_command.Execute], T],
+    ) -> T:
+        """Run `action(name, execute)` for the resource of `request`; a failed command aborts the call."""
+        preview = f" (preview={request.preview})" if hasattr(request, "preview") else ""
+        self._logger.info("%s %s%s", step, request.urn, preview)
+        name = remote_command.name_of(request.urn, request.name)
+        try:
+            return action(name, self._executor(request.urn))
+        except CommandFailed as exc:
+            message = str(exc)
+        self._logger.info("%s %s failed: %s", step, request.urn, message)
+        context.abort(grpc.StatusCode.UNKNOWN, message)
+        raise AssertionError("abort returns only by raising")  # pragma: no cover
+
+    def _executor(self, urn: str) -> remote_command.Execute:
         def run(step: Run, redact: Redactor) -> tuple[str, str]:
             stream = EngineStream(self._engine, urn, redact)
             try:
@@ -177,16 +198,6 @@ class CommandProvider(provider_pb2_grpc.ResourceProviderServicer):
                 stream.close()
 
         return run
-
-    def _fail(self, context: grpc.ServicerContext, step: str, urn: str, message: str) -> None:
-        self._logger.info("%s %s failed: %s", step, urn, message)
-        context.abort(grpc.StatusCode.UNKNOWN, message)
-
-
-def _type_of(urn: str) -> str:
-    """The type token of a URN (`urn:pulumi:stack::project::parent$type::name`)."""
-    parts = urn.split("::")
-    return parts[2].rsplit("$", 1)[-1] if len(parts) >= 4 else ""
 
 
 def register(server: grpc.Server, lifetime: Lifetime) -> None:

@@ -1,6 +1,8 @@
 """`command:remote:Command`'s Check, Diff, Create, Update, Delete and Read, on plain property maps.
 
-Upstream: `remote/command.go`, `remote/commandController.go` (C) and `infer/resource.go` (GP).
+Upstream: github.com/pulumi/pulumi-command `provider/pkg/provider/remote/command.go` and
+`remote/commandController.go`, and github.com/pulumi/pulumi-go-provider `infer/resource.go` (the
+generic Check/Diff/secrets rules).
 
 - Check fills `connection` defaults (port 22, user root, dialErrorLimit 10, perDialTimeout 15) and
   `addPreviousOutputInEnv` true, and keeps `connection` secret.
@@ -12,7 +14,7 @@ Upstream: `remote/command.go`, `remote/commandController.go` (C) and `infer/reso
   outputs unknown when something would run.
 - Delete runs `delete` with the stored connection, environment, stdin and logging; the previous
   outputs are in `PULUMI_COMMAND_STDOUT`/`_STDERR` (unless `addPreviousOutputInEnv` is false).
-- Read returns the state unchanged.
+- Read (answered by `provider`) returns the state unchanged.
 
 Secrets: outputs keep every input's secret marking. `stdout`/`stderr` are also secret when the
 command, its stdin or its environment held a secret (upstream leaves them plain and relies on
@@ -29,7 +31,7 @@ from plugins.command import NOT_IMPLEMENTED
 from plugins.command.connection import DEFAULTS, Connection
 from plugins.command.redact import Redactor, secret_strings
 from plugins.command.run import LOGGING, CommandFailed, Run
-from plugins.command.wire import UNKNOWN, Props, changed_paths, has_unknown
+from plugins.wire import UNKNOWN, RevealedProps, changed_paths, has_unknown
 
 TOKEN = "command:remote:Command"
 IMPLEMENTED = (TOKEN,)
@@ -49,7 +51,7 @@ def name_of(urn: str, name: str = "") -> str:
     return name or urn.rsplit("::", 1)[-1]
 
 
-def check(type_token: str, news: Props) -> tuple[Props, list[tuple[str, str]]]:
+def check(type_token: str, news: RevealedProps) -> tuple[RevealedProps, list[tuple[str, str]]]:
     """The inputs with defaults filled, and `(property, reason)` failures."""
     if type_token not in IMPLEMENTED:
         return news, [("", f"{type_token} is {NOT_IMPLEMENTED}")]
@@ -84,7 +86,7 @@ def check(type_token: str, news: Props) -> tuple[Props, list[tuple[str, str]]]:
     if values.get("triggers") not in (None, UNKNOWN) and not isinstance(values["triggers"], list):
         failures.append(("triggers", "triggers must be a list"))
     values.setdefault("addPreviousOutputInEnv", True)
-    return Props(values, set(news.secret_keys) | {"connection"}), failures
+    return RevealedProps(values, set(news.secret_keys) | {"connection"}), failures
 
 
 @dataclass
@@ -99,7 +101,7 @@ def _ignored(path: str, ignore: list[str]) -> bool:
     return any(path == rule or path.startswith((rule + ".", rule + "[")) for rule in ignore)
 
 
-def diff(old_inputs: Props, news: Props, ignore_changes: list[str]) -> DiffResult:
+def diff(old_inputs: RevealedProps, news: RevealedProps, ignore_changes: list[str]) -> DiffResult:
     """Every difference between old and new inputs, as updates."""
     old = {k: v for k, v in old_inputs.values.items() if k not in STREAMS}
     detailed = {
@@ -111,7 +113,7 @@ def diff(old_inputs: Props, news: Props, ignore_changes: list[str]) -> DiffResul
     return DiffResult(keys, detailed)
 
 
-def redactor(props: Props) -> Redactor:
+def redactor(props: RevealedProps) -> Redactor:
     """Hides this resource's secrets: connection credentials and secret stdin, environment, commands."""
     values: list[str] = []
     connection = props.values.get("connection")
@@ -125,7 +127,7 @@ def redactor(props: Props) -> Redactor:
     return Redactor(values)
 
 
-def _run(name: str, props: Props, command: str, previous: tuple[str, str]) -> Run:
+def _run(name: str, props: RevealedProps, command: str, previous: tuple[str, str]) -> Run:
     values = props.values
     try:
         connection = Connection.from_input(values.get("connection") or {})
@@ -144,15 +146,15 @@ def _run(name: str, props: Props, command: str, previous: tuple[str, str]) -> Ru
     )
 
 
-def _with_streams(inputs: Props, stdout: str, stderr: str) -> Props:
+def _with_streams(inputs: RevealedProps, stdout: str, stderr: str) -> RevealedProps:
     secret_keys = set(inputs.secret_keys) | {"connection"}
     if secret_keys & set(STREAM_SECRET_SOURCES):
         secret_keys |= set(STREAMS)
     values = {k: v for k, v in inputs.values.items() if k not in STREAMS}
-    return Props(values | {"stdout": stdout, "stderr": stderr}, secret_keys)
+    return RevealedProps(values | {"stdout": stdout, "stderr": stderr}, secret_keys)
 
 
-def create(name: str, inputs: Props, preview: bool, execute: Execute) -> tuple[str, Props]:
+def create(name: str, inputs: RevealedProps, preview: bool, execute: Execute) -> tuple[str, RevealedProps]:
     """The new id and outputs; runs `create` unless previewing."""
     resource_id = name + random.token_hex(4)
     if preview:
@@ -164,7 +166,9 @@ def create(name: str, inputs: Props, preview: bool, execute: Execute) -> tuple[s
     return resource_id, _with_streams(inputs, stdout, stderr)
 
 
-def update(name: str, state: Props, news: Props, preview: bool, execute: Execute) -> Props:
+def update(
+    name: str, state: RevealedProps, news: RevealedProps, preview: bool, execute: Execute
+) -> RevealedProps:
     """The new outputs; runs `update`, else `create`, unless previewing."""
     previous = (str(state.values.get("stdout") or ""), str(state.values.get("stderr") or ""))
     command = news.values.get("update") or news.values.get("create")
@@ -176,7 +180,7 @@ def update(name: str, state: Props, news: Props, preview: bool, execute: Execute
     return _with_streams(news, stdout, stderr)
 
 
-def delete(name: str, state: Props, execute: Execute) -> None:
+def delete(name: str, state: RevealedProps, execute: Execute) -> None:
     """Runs the stored `delete`, if any, with the stored connection, environment and stdin."""
     command = state.values.get("delete")
     if not command:
