@@ -1,11 +1,11 @@
 """Guardrails for remote commands over SSH (`command:remote:Command`, pulumi-command).
 
-The host bootstrap runs as scripts in `create`/`update`/`delete` (DESIGN.md §1, §5): the SSH host
-key is pinned in production (an unpinned key lets whoever answers at that address receive every
-secret sent on stdin); no service binds every interface or publishes a container port on one; and
-no secret appears in a script, where it would land on a process's command line and in the state.
-Secrets belong in `stdin`, `environment` or a 0600 file. Messages name the kind of secret and the
-line, never its value.
+The host bootstrap runs as scripts in `create`/`update`/`delete` (docs/architecture.md §1, §5): the
+SSH host key is pinned in production (an unpinned key lets whoever answers at that address receive
+every secret sent on stdin); no service binds every interface or publishes a container port on one;
+and no secret appears in a script, where it would land on a process's command line and in the
+state. Secrets belong in `stdin`, `environment` or a 0600 file. Messages name the kind of secret and
+the line, never its value.
 """
 
 from __future__ import annotations
@@ -16,20 +16,15 @@ import shlex
 from collections.abc import Mapping
 from typing import Any
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationPolicy
 from pulumi_policy.proxy import UnknownValueError
 
 from policies.common import (
     REMOTE_COMMAND,
-    StackContext,
-    UnknownTracker,
-    explained_unknowns,
+    ResourceCheck,
     is_object,
-    message,
-    production_only,
+    resource_validator,
     secret_config_values,
-    stack_context,
-    subject,
 )
 
 SCRIPT_FIELDS = ("create", "update", "delete")
@@ -186,34 +181,26 @@ def secret_kinds(script: str, secret_values: list[tuple[str, str]]) -> list[str]
     return found
 
 
-def _scripts(args: ResourceValidationArgs, tracker: UnknownTracker) -> list[tuple[str, str]]:
+def _scripts(command: ResourceCheck) -> list[tuple[str, str]]:
     """(field, script) for each command string that is set and known."""
-    found = []
-    for field in SCRIPT_FIELDS:
-        with tracker.item():
-            value = args.props.get(field)
-            if isinstance(value, str) and value:
-                found.append((field, value))
-    return found
+
+    def script(field: str) -> tuple[str, str] | None:
+        value = command.props.get(field)
+        return (field, value) if isinstance(value, str) and value else None
+
+    return command.tracker.collect(SCRIPT_FIELDS, script)
 
 
 # -- remote-command-host-key-pinned --------------------------------------------------------------
 
 
-def remote_command_host_key_pinned_validator(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
+@resource_validator(REMOTE_COMMAND, production=True)
+def remote_command_host_key_pinned_validator(command: ResourceCheck) -> None:
     """In production, reports a command whose SSH connection does not pin the host key."""
-    if args.resource_type != REMOTE_COMMAND:
-        return
-    context = stack_context()
-    production_only(args, context)
-    who = subject(args.resource_type, args.name)
-    with explained_unknowns(who):
-        connection: Any = args.props.get("connection")
-        if not is_object(connection):
-            connection = {}
-        host_key = connection.get("hostKey")
+    connection: Any = command.props.get("connection")
+    if not is_object(connection):
+        connection = {}
+    host_key = connection.get("hostKey")
     if isinstance(host_key, str) and host_key.strip():
         return
     host = _host(connection)
@@ -222,7 +209,7 @@ def remote_command_host_key_pinned_validator(
         f"every secret sent on stdin; run `ssh-keyscan -t ed25519 {host}` and set "
         "sovereign-ai:hosts[].hostKey"
     )
-    report_violation(message(who, "connection.hostKey", text, context), None)
+    command.report("connection.hostKey", text)
 
 
 def _host(connection: Mapping[str, object]) -> str:
@@ -233,73 +220,55 @@ def _host(connection: Mapping[str, object]) -> str:
     return host if isinstance(host, str) and host else "<host>"
 
 
-remote_command_host_key_pinned = ResourceValidationPolicy(
-    name="remote-command-host-key-pinned",
-    description="Requires, in production, every remote command's SSH connection to pin the host key.",
-    validate=remote_command_host_key_pinned_validator,
-)
-
-
 # -- remote-command-no-public-bind ----------------------------------------------------------------
 
 
-def remote_command_no_public_bind_validator(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
+@resource_validator(REMOTE_COMMAND)
+def remote_command_no_public_bind_validator(command: ResourceCheck) -> None:
     """Reports scripts that bind 0.0.0.0 or publish a container port on a public interface."""
-    if args.resource_type != REMOTE_COMMAND:
-        return
-    context: StackContext = stack_context()
-    who = subject(args.resource_type, args.name)
-    tracker = UnknownTracker(who)
-    for field, script in _scripts(args, tracker):
+    for field, script in _scripts(command):
         if field == "delete":
             continue
-        problems = bind_problems(script, context.network)
+        problems = bind_problems(script, command.context.network)
         if problems:
-            text = f"{'; '.join(problems)}; {BIND_FIX}"
-            report_violation(message(who, field, text, context, uses_config=True), None)
-    tracker.finish()
-
-
-remote_command_no_public_bind = ResourceValidationPolicy(
-    name="remote-command-no-public-bind",
-    description=(
-        "Prohibits remote commands that bind a service to 0.0.0.0 or publish a container port "
-        "(docker run -p) on a public interface."
-    ),
-    validate=remote_command_no_public_bind_validator,
-)
+            command.report(field, f"{'; '.join(problems)}; {BIND_FIX}", uses_config=True)
 
 
 # -- remote-command-no-secret-argv ----------------------------------------------------------------
 
 
-def remote_command_no_secret_argv_validator(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
+@resource_validator(REMOTE_COMMAND)
+def remote_command_no_secret_argv_validator(command: ResourceCheck) -> None:
     """Reports secret material in create/update/delete scripts, by kind and line."""
-    if args.resource_type != REMOTE_COMMAND:
-        return
-    context = stack_context()
-    who = subject(args.resource_type, args.name)
     secret_values = secret_config_values()
-    tracker = UnknownTracker(who)
-    for field, script in _scripts(args, tracker):
+    for field, script in _scripts(command):
         kinds = secret_kinds(script, secret_values)
         if kinds:
-            text = f"contains {'; '.join(kinds)}; {SECRET_FIX}"
-            report_violation(message(who, field, text, context), None)
-    tracker.finish()
+            command.report(field, f"contains {'; '.join(kinds)}; {SECRET_FIX}")
 
 
+# -- the policies: name, description, validator --------------------------------------------------
+
+remote_command_host_key_pinned = ResourceValidationPolicy(
+    "remote-command-host-key-pinned",
+    "Requires, in production, every remote command's SSH connection to pin the host key.",
+    remote_command_host_key_pinned_validator,
+)
+remote_command_no_public_bind = ResourceValidationPolicy(
+    "remote-command-no-public-bind",
+    (
+        "Prohibits remote commands that bind a service to 0.0.0.0 or publish a container port "
+        "(docker run -p) on a public interface."
+    ),
+    remote_command_no_public_bind_validator,
+)
 remote_command_no_secret_argv = ResourceValidationPolicy(
-    name="remote-command-no-secret-argv",
-    description=(
+    "remote-command-no-secret-argv",
+    (
         "Prohibits secret material (auth keys, API keys, tokens, private keys) in remote command "
         "scripts, where it reaches a command line and the state."
     ),
-    validate=remote_command_no_secret_argv_validator,
+    remote_command_no_secret_argv_validator,
 )
 
 

@@ -1,5 +1,5 @@
 """What the rule modules share: resource types, the stack's environment and config, message wording,
-and preview-unknown handling.
+preview-unknown handling, and the prelude of every validator (`resource_validator`, `stack_validator`).
 
 The stack's config reaches a policy pack through `PULUMI_CONFIG` (the engine passes it, decrypted,
 to the analyzer process; `pulumi.Config` reads it). Without it (`pulumi policy publish`, unit tests
@@ -12,15 +12,22 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, wraps
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from pulumi.runtime import config as runtime_config
-from pulumi_policy import ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import (
+    PolicyResource,
+    ReportViolation,
+    ResourceValidation,
+    ResourceValidationArgs,
+    StackValidation,
+    StackValidationArgs,
+)
 from pulumi_policy.proxy import UnknownValueError
 
 from config.fields import DEFAULT_PORT, DEFAULT_TAILNET_RANGE, NAMESPACE, SECRET_KEYS
@@ -50,7 +57,7 @@ SECRET_CONFIG_KEYS = (
     "tailscale:apiKey",
     "tailscale:oauthClientSecret",
 )
-"""Secret config keys (as in `config.loader.SECRET_KEYS`, plus the Tailscale provider's)
+"""Secret config keys (as in `config.fields.SECRET_KEYS`, plus the Tailscale provider's)
 whose values must never appear in a command line; only compared, never printed."""
 
 PRODUCTION = "production"
@@ -224,11 +231,15 @@ class PreviewUnknownError(UnknownValueError):
         )
 
 
+T = TypeVar("T")
+K = TypeVar("K")
+
+
 class UnknownTracker:
     """Lets a validator check every known item and report the unknown ones once, at the end.
 
-    Use `with tracker.item():` around each independent check and call `finish()` last: violations
-    already reported stay reported, and the first unknown value becomes one advisory.
+    Use `with tracker.item():` around each independent check (or `collect`) and call `finish()`
+    last: violations already reported stay reported, and the first unknown value becomes one advisory.
     """
 
     def __init__(self, who: str) -> None:
@@ -243,23 +254,22 @@ class UnknownTracker:
             if self.first is None:
                 self.first = exc
 
+    def collect(self, keys: Iterable[K], read: Callable[[K], T | None]) -> list[T]:
+        """`read(key)` for each key, leaving out None and each key whose read meets an unknown value."""
+        found = []
+        for key in keys:
+            with self.item():
+                value = read(key)
+                if value is not None:
+                    found.append(value)
+        return found
+
     def finish(self) -> None:
         """Raise the first unknown value met, if any, as one `PreviewUnknownError`."""
         if isinstance(self.first, PreviewUnknownError):
             raise self.first
         if self.first is not None:
             raise PreviewUnknownError(self.first, self.who) from None
-
-
-@contextmanager
-def explained_unknowns(who: str) -> Iterator[None]:
-    """Re-raise an unknown value with the resource named (see `PreviewUnknownError`)."""
-    try:
-        yield
-    except PreviewUnknownError:
-        raise
-    except UnknownValueError as exc:
-        raise PreviewUnknownError(exc, who) from None
 
 
 # -- reading props (plain values or pulumi-policy's proxies) ----------------------------------
@@ -273,6 +283,16 @@ def is_list(value: Any) -> bool:
 def is_object(value: Any) -> bool:
     """A JSON object: a dict or pulumi-policy's dict proxy."""
     return isinstance(value, Mapping)
+
+
+def array_indexes(value: Any) -> range:
+    """The indexes of a JSON array (none for anything else)."""
+    return range(len(value) if is_list(value) else 0)
+
+
+def object_keys(value: Any) -> list[Any]:
+    """The keys of a JSON object (none for anything else)."""
+    return list(value) if is_object(value) else []
 
 
 def strings(value: Any) -> list[str]:
@@ -290,3 +310,124 @@ def production_only(args: ResourceValidationArgs | StackValidationArgs, context:
         args.not_applicable(
             f"{NAMESPACE}:environment is development; this rule applies to production stacks only"
         )
+
+
+# -- the validators' prelude ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResourceCheck:
+    """One resource a resource validator checks: its args, the stack context, and how to report."""
+
+    args: ResourceValidationArgs
+    context: StackContext
+    who: str
+    """How messages name the resource, e.g. `auth key "spark-key"`."""
+
+    tracker: UnknownTracker
+    """Its preview-unknown values; wrap independent checks in `tracker.item()` or `tracker.collect`."""
+
+    report_violation: ReportViolation
+
+    @property
+    def props(self) -> Any:
+        """The resource's props (behind pulumi-policy's unknown-checking proxy)."""
+        return self.args.props
+
+    def report(self, where: str | None, text: str, uses_config: bool = False) -> None:
+        """Report `<who> <where>: <text><note>` (see `message`)."""
+        self.report_violation(message(self.who, where, text, self.context, uses_config), None)
+
+
+@dataclass(frozen=True)
+class StackCheck:
+    """The stack a stack validator checks: its resources, the stack context, and how to report."""
+
+    args: StackValidationArgs
+    context: StackContext
+    tracker: UnknownTracker
+    """The stack's preview-unknown values (named "the stack" in the advisory)."""
+
+    report_violation: ReportViolation
+
+    def of_type(self, resource_type: str) -> list[PolicyResource]:
+        """The stack's resources of one type, in stack order."""
+        return [r for r in self.args.resources if r.resource_type == resource_type]
+
+    def report(
+        self,
+        about: PolicyResource,
+        where: str | None,
+        text: str,
+        uses_config: bool = False,
+        urn: str | None = None,
+    ) -> None:
+        """Report `<about> <where>: <text><note>` against `urn` (default: `about`'s)."""
+        who = subject(about.resource_type, about.name)
+        self.report_violation(message(who, where, text, self.context, uses_config), urn or about.urn)
+
+    @contextmanager
+    def resource(self, resource: PolicyResource) -> Iterator[UnknownTracker]:
+        """Check one resource: an unknown value ends its check and is reported in its name, at the end."""
+        tracker = UnknownTracker(subject(resource.resource_type, resource.name))
+        with tracker.item():
+            yield tracker
+        with self.tracker.item():
+            tracker.finish()
+
+
+@contextmanager
+def _checking(
+    args: ResourceValidationArgs | StackValidationArgs, production: bool, who: str
+) -> Iterator[tuple[StackContext, UnknownTracker]]:
+    """What every validator does around its check: read the stack context, stop on a development
+    stack if `production`, and report the first preview-unknown value (in `who`'s name) last."""
+    context = stack_context()
+    if production:
+        production_only(args, context)
+    tracker = UnknownTracker(who)
+    with tracker.item():
+        yield context, tracker
+    tracker.finish()
+
+
+def resource_validator(
+    resource_type: str, production: bool = False
+) -> Callable[[Callable[[ResourceCheck], None]], ResourceValidation]:
+    """Make `check(resource)` a pulumi-policy validator that checks each resource of `resource_type`.
+
+    Other types pass. The check reads the resource's props, stack context and tracker from its
+    `ResourceCheck` and reports through it; a value unknown in preview ends the check (or, inside
+    `tracker.item()`, one item of it) and becomes one advisory naming the resource.
+
+    :param production: the rule applies to production stacks only (not applicable in development).
+    """
+
+    def decorate(check: Callable[[ResourceCheck], None]) -> ResourceValidation:
+        @wraps(check)
+        def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+            if args.resource_type != resource_type:
+                return
+            who = subject(args.resource_type, args.name)
+            with _checking(args, production, who) as (context, tracker):
+                check(ResourceCheck(args, context, who, tracker, report_violation))
+
+        return validate
+
+    return decorate
+
+
+def stack_validator(production: bool = False) -> Callable[[Callable[[StackCheck], None]], StackValidation]:
+    """Make `check(stack)` a pulumi-policy stack validator (see `resource_validator`); a value
+    unknown in preview becomes one advisory naming the stack, or the resource checked in
+    `StackCheck.resource`."""
+
+    def decorate(check: Callable[[StackCheck], None]) -> StackValidation:
+        @wraps(check)
+        def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+            with _checking(args, production, "the stack") as (context, tracker):
+                check(StackCheck(args, context, tracker, report_violation))
+
+        return validate
+
+    return decorate

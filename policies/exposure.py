@@ -7,6 +7,10 @@ what to change. Rules are read by `tailnet_policy.reachability` and their select
 a GPU server (by tag, `*`, `autogroup:tagged`, or an address form containing its address) and which
 sources are only the gateway or only the admins (by name, group membership or address).
 
+Each kind of finding is one row of `EXPOSURE_RULES`: the tailnet guardrail that reports it (its
+name, description and what its validator reports) and the fix every finding of that kind ends with.
+`policies.tailnet` turns each row into a policy.
+
 What cannot be decided is a finding too (`tailnet-policy-checkable`), never "no match": a rule that
 opens a model port or tcp:22 to a destination with an unknown selector (`svc:`, an undefined group,
 host or ipset, an unmodelled autogroup), or that names a GPU server for a source that cannot be
@@ -15,9 +19,8 @@ resolved.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from policies.gpu_servers import Allowed, GpuServers, Naming
 from tailnet_policy.policy_file import PolicyFile
@@ -25,14 +28,27 @@ from tailnet_policy.reachability import Evaluator, Rule
 from tailnet_policy.selectors import INTERNET, WILDCARDS, Selection
 
 SSH_PORT = 22
-FIX_MODEL_PORT = "remove the other sources from src: model users reach the model through the gateway"
-FIX_SSH = "remove them from src, or list them in sovereign-ai:tailnet.admins"
-FIX_TAG_OWNERS = "list only the admins (sovereign-ai:tailnet.admins) as its owners"
-FIX_CHECKABLE = (
-    "name destinations by tag, hosts alias, IP, CIDR or range, define every group, host and ipset "
-    "the rule uses, and avoid the constructs listed, so that the guardrails can check it"
-)
-CHECKABLE = "tailnet-policy-checkable"
+
+
+@dataclass(frozen=True)
+class ExposureRule:
+    """One kind of finding, and the tailnet guardrail that reports it: a row of `EXPOSURE_RULES`."""
+
+    name: str
+    """The guardrail's name, and the `Exposure.rule` of each finding of this kind."""
+
+    description: str
+    """The guardrail's description."""
+
+    reports: str
+    """What the guardrail's validator reports (its docstring)."""
+
+    fix: str
+    """How to fix a finding of this kind; its message ends with it."""
+
+    def finding(self, where: str, problem: str, by_address: bool = False) -> Exposure:
+        """A finding of this kind at `where`: `<problem>; <fix>`."""
+        return Exposure(self.name, where, f"{problem}; {self.fix}", by_address)
 
 
 @dataclass(frozen=True)
@@ -47,6 +63,68 @@ class Exposure:
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
+
+
+# The table: name, description, what the validator reports, fix.
+
+CHECKABLE = ExposureRule(
+    "tailnet-policy-checkable",
+    (
+        "Requires every rule that opens the model port or SSH to use selectors the guardrails can resolve "
+        "(defined groups, hosts and ipsets; no Tailscale Services or unmodelled autogroups), so that it "
+        "can be checked."
+    ),
+    (
+        "Reports each rule that opens a model port or tcp:22 through a selector the guardrails cannot "
+        "resolve (so they cannot tell whether it reaches a GPU server, or from whom)."
+    ),
+    (
+        "name destinations by tag, hosts alias, IP, CIDR or range, define every group, host and ipset "
+        "the rule uses, and avoid the constructs listed, so that the guardrails can check it"
+    ),
+)
+FUNNEL = ExposureRule(
+    "tailnet-no-funnel",
+    (
+        'Prohibits Funnel (nodeAttrs "funnel") in the tailnet policy file: it publishes tailnet '
+        "services on the internet."
+    ),
+    "Reports each nodeAttrs entry that grants Funnel.",
+    'remove "funnel" from attr',
+)
+WIDE_SOURCE = ExposureRule(
+    "tailnet-no-wide-source",
+    "Prohibits * and autogroup:danger-all as sources that reach the GPU servers' model or SSH port.",
+    "Reports each rule whose source `*` or `autogroup:danger-all` reaches a GPU server's model or SSH port.",
+    "name the gateway (model port) or the admins (SSH) instead",
+)
+EXIT_NODE = ExposureRule(
+    "tailnet-no-exit-node",
+    "Prohibits exit-node and internet (autogroup:internet) access for the GPU servers.",
+    "Reports each rule that lets the GPU servers use exit nodes, and exit-node auto-approval.",
+    "remove it",
+)
+MODEL_PORT = ExposureRule(
+    "tailnet-model-port-gateway-only",
+    "Prohibits any source but the gateway from reaching the model port of the GPU servers.",
+    "Reports each rule that lets anyone but the gateway reach a model port.",
+    "remove the other sources from src: model users reach the model through the gateway",
+)
+SSH_ADMINS = ExposureRule(
+    "tailnet-ssh-admins-only",
+    "Prohibits anyone but the admins from reaching SSH (tcp:22 or Tailscale SSH) on the GPU servers.",
+    "Reports each rule or Tailscale SSH rule that lets a non-admin reach SSH on a GPU server.",
+    "remove them from src, or list them in sovereign-ai:tailnet.admins",
+)
+GPU_TAG_OWNERS = ExposureRule(
+    "tailnet-gpu-tag-admins-only",
+    "Prohibits anyone but the admins from owning the GPU servers' tag (tagOwners).",
+    "Reports a GPU tag that non-admins may apply (and so receive model traffic).",
+    "list only the admins (sovereign-ai:tailnet.admins) as its owners",
+)
+
+EXPOSURE_RULES = (CHECKABLE, FUNNEL, WIDE_SOURCE, EXIT_NODE, MODEL_PORT, SSH_ADMINS, GPU_TAG_OWNERS)
+"""Every kind of finding, in the order the pack lists their guardrails."""
 
 
 def exposures(
@@ -77,11 +155,15 @@ def exposures(
     evaluator = Evaluator(policy)
     judge = _Judge(evaluator, servers, _gateway(evaluator, gateway, gateway_address))
     admitted = _admins(evaluator, admin_list)
+
+    def model_port(hit: list[int]) -> str:
+        return f"the model port {_tcp(hit)}, bypassing the gateway; only {gateway} may reach it"
+
     found: list[Exposure] = []
     found += _funnel(policy)
     found += judge.wide_sources(ports)
-    found += judge.sources(ports, gateway, judge.gateway, "tailnet-model-port-gateway-only", _model_text)
-    found += judge.sources([SSH_PORT], None, admitted, "tailnet-ssh-admins-only", _ssh_text)
+    found += judge.sources(ports, gateway, judge.gateway, MODEL_PORT, model_port)
+    found += judge.sources([SSH_PORT], None, admitted, SSH_ADMINS, lambda hit: "tcp:22; only admins may")
     found += judge.tailscale_ssh(admitted)
     found += judge.checkable(ports)
     found += judge.internet()
@@ -91,6 +173,11 @@ def exposures(
     for finding in found:
         first.setdefault((finding.rule, finding.where), finding)
     return list(first.values())
+
+
+def _tcp(ports: list[int]) -> str:
+    """`tcp:8000, tcp:22`: how messages list ports."""
+    return ", ".join(f"tcp:{port}" for port in ports)
 
 
 def _gateway(evaluator: Evaluator, gateway: str, address: str | None) -> Allowed:
@@ -109,18 +196,6 @@ def _admins(evaluator: Evaluator, admins: list[str]) -> Allowed:
         autogroups=selection.autogroups | {"autogroup:admin"},
         addresses=selection.addresses,
     )
-
-
-def _model_text(others: str, name: str, hit: list[int], gateway: str | None) -> str:
-    return (
-        f"lets {others} reach {name} on the model port tcp:{', tcp:'.join(map(str, hit))}, bypassing "
-        f"the gateway; only {gateway} may reach it; {FIX_MODEL_PORT}"
-    )
-
-
-def _ssh_text(others: str, name: str, hit: list[int], gateway: str | None) -> str:
-    del hit, gateway
-    return f"lets {others} reach {name} on tcp:22; only admins may; {FIX_SSH}"
 
 
 class _Judge:
@@ -143,55 +218,52 @@ class _Judge:
             return f"{self.servers.name} (dst {naming.detail})"
         return naming.how if naming.how.startswith("tag:") else self.servers.name
 
+    def others(self, src: Iterable[str], allowed: Allowed, gateway: str | None = None) -> str:
+        """The sources `allowed` does not admit (nor the gateway's own selector), as a message lists them."""
+        resolve = self.evaluator.resolver.resolve
+        return ", ".join(s for s in src if s != gateway and not allowed.admits(resolve(s)))
+
     def wide_sources(self, ports: list[int]) -> list[Exposure]:
         found = []
         for rule in self.evaluator.rules:
             wide = [s for s in rule.src if s in WILDCARDS]
             naming, hit = self.hits(rule, [*ports, SSH_PORT]) if wide else (None, [])
             if naming is not None:
-                found.append(
-                    Exposure(
-                        "tailnet-no-wide-source",
-                        rule.origin,
-                        f"src {', '.join(wide)} reaches {self.target(naming)} on "
-                        f"tcp:{', tcp:'.join(map(str, hit))}; name the gateway (model port) or the admins "
-                        "(SSH) instead",
-                        naming.by_address,
-                    )
-                )
+                problem = f"src {', '.join(wide)} reaches {self.target(naming)} on {_tcp(hit)}"
+                found.append(WIDE_SOURCE.finding(rule.origin, problem, naming.by_address))
         return found
 
     def sources(
-        self, ports: list[int], gateway: str | None, allowed: Allowed, kind: str, text: Any
+        self,
+        ports: list[int],
+        gateway: str | None,
+        allowed: Allowed,
+        kind: ExposureRule,
+        reach: Callable[[list[int]], str],
     ) -> list[Exposure]:
+        """Rules that let a source `allowed` does not admit reach a GPU server on one of `ports`.
+
+        :param reach: what is reached, worded for the ports hit (`the model port tcp:8000, ...`).
+        """
         found = []
         for rule in self.evaluator.rules:
             naming, hit = self.hits(rule, ports)
             if naming is None:
                 continue
-            others = [
-                s for s in rule.src if s != gateway and not allowed.admits(self.evaluator.resolver.resolve(s))
-            ]
+            others = self.others(rule.src, allowed, gateway)
             if others:
-                message = text(", ".join(others), self.target(naming), hit, gateway)
-                found.append(Exposure(kind, rule.origin, message, naming.by_address))
+                problem = f"lets {others} reach {self.target(naming)} on {reach(hit)}"
+                found.append(kind.finding(rule.origin, problem, naming.by_address))
         return found
 
     def tailscale_ssh(self, allowed: Allowed) -> list[Exposure]:
         found = []
         for index, ssh in enumerate(self.evaluator.policy.ssh):
             naming = self.naming(ssh.dst)
-            others = [s for s in ssh.src if not allowed.admits(self.evaluator.resolver.resolve(s))]
+            others = self.others(ssh.src, allowed)
             if naming is not None and others:
-                found.append(
-                    Exposure(
-                        "tailnet-ssh-admins-only",
-                        f"ssh[{index}]",
-                        f"Tailscale SSH from {', '.join(others)} into {self.target(naming)}; only admins "
-                        f"may; {FIX_SSH}",
-                        naming.by_address,
-                    )
-                )
+                problem = f"Tailscale SSH from {others} into {self.target(naming)}; only admins may"
+                found.append(SSH_ADMINS.finding(f"ssh[{index}]", problem, naming.by_address))
         return found
 
     def checkable(self, ports: list[int]) -> list[Exposure]:
@@ -217,49 +289,36 @@ class _Judge:
             if naming is not None:
                 reasons += [u for u in self.evaluator.selection(src).unknown if u not in reasons]
             if reasons:
-                found.append(
-                    Exposure(
-                        CHECKABLE,
-                        origin,
-                        f"cannot be checked ({'; '.join(reasons)}), so the guardrails cannot tell who "
-                        f"it lets reach {self.servers.name} on tcp:{', tcp:'.join(map(str, hit))}; "
-                        f"{FIX_CHECKABLE}",
-                        naming is not None and naming.by_address,
-                    )
+                problem = (
+                    f"cannot be checked ({'; '.join(reasons)}), so the guardrails cannot tell who it lets "
+                    f"reach {self.servers.name} on {_tcp(hit)}"
                 )
+                found.append(CHECKABLE.finding(origin, problem, naming is not None and naming.by_address))
         return found
 
     def internet(self) -> list[Exposure]:
-        found = []
-        for rule in self.evaluator.rules:
-            if INTERNET in rule.dst and self.naming(rule.src) is not None:
-                found.append(
-                    Exposure(
-                        "tailnet-no-exit-node",
-                        rule.origin,
-                        f"lets {self.servers.name} use exit nodes (autogroup:internet); GPU servers need "
-                        "no internet route through the tailnet: remove it",
-                    )
-                )
+        name = self.servers.name
+        found = [
+            Exposure(
+                EXIT_NODE.name,
+                rule.origin,
+                f"lets {name} use exit nodes (autogroup:internet); GPU servers need no internet route "
+                f"through the tailnet: {EXIT_NODE.fix}",
+            )
+            for rule in self.evaluator.rules
+            if INTERNET in rule.dst and self.naming(rule.src) is not None
+        ]
         approvers = self.evaluator.policy.extra.get("autoApprovers")
         if isinstance(approvers, dict) and self.servers.tags & set(approvers.get("exitNode") or []):
-            found.append(
-                Exposure(
-                    "tailnet-no-exit-node",
-                    "autoApprovers.exitNode",
-                    f"auto-approves {self.servers.name} as an exit node; remove it",
-                )
-            )
+            found.append(EXIT_NODE.finding("autoApprovers.exitNode", f"auto-approves {name} as an exit node"))
         return found
 
 
 def _funnel(policy: PolicyFile) -> list[Exposure]:
     return [
-        Exposure(
-            "tailnet-no-funnel",
+        FUNNEL.finding(
             f"nodeAttrs[{index}]",
-            f"grants Funnel to {', '.join(attr.target)}, which publishes services on the public "
-            'internet; remove "funnel" from attr',
+            f"grants Funnel to {', '.join(attr.target)}, which publishes services on the public internet",
         )
         for index, attr in enumerate(policy.node_attrs)
         if "funnel" in attr.attr
@@ -267,17 +326,10 @@ def _funnel(policy: PolicyFile) -> list[Exposure]:
 
 
 def _tag_owners(policy: PolicyFile, gpu_tag: str, admins: set[str]) -> list[Exposure]:
-    owners = policy.tag_owners.get(gpu_tag)
-    if owners is None:
-        return []
-    wider = [o for o in owners if o not in admins]
+    wider = [o for o in policy.tag_owners.get(gpu_tag, ()) if o not in admins]
     if not wider:
         return []
-    return [
-        Exposure(
-            "tailnet-gpu-tag-admins-only",
-            f'tagOwners["{gpu_tag}"]',
-            f"{', '.join(wider)} may tag a device {gpu_tag} and so receive model traffic; "
-            f"only admins may own it; {FIX_TAG_OWNERS}",
-        )
-    ]
+    problem = (
+        f"{', '.join(wider)} may tag a device {gpu_tag} and so receive model traffic; only admins may own it"
+    )
+    return [GPU_TAG_OWNERS.finding(f'tagOwners["{gpu_tag}"]', problem)]

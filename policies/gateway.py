@@ -13,21 +13,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationPolicy
 
 from config.fields import check_private_url
+from config.plan import PolicyPlan
 from policies.common import (
     APERTURE_CAP,
     APERTURE_CONFIG,
+    ResourceCheck,
     StackContext,
     UnknownTracker,
+    array_indexes,
     is_list,
     is_object,
-    message,
-    production_only,
-    stack_context,
+    object_keys,
+    resource_validator,
     strings,
-    subject,
 )
 
 
@@ -93,92 +94,53 @@ def admin_grant_text(wide: Sequence[str], context: StackContext, read_back: bool
     return text
 
 
-def wide_admin_grants(
-    grants: Any, context: StackContext, tracker: UnknownTracker, groups: Mapping[str, Sequence[str]]
-) -> list[tuple[int, list[str]]]:
+def wide_admin_grants(grants: Any, plan: PolicyPlan, tracker: UnknownTracker) -> list[tuple[int, list[str]]]:
     """(index, too-wide sources) of each admin grant in an Aperture-shaped grants list."""
-    found: list[tuple[int, list[str]]] = []
-    if not is_list(grants):
-        return found
-    for index in range(len(grants)):
-        with tracker.item():
-            grant = grants[index]
-            if not is_object(grant) or not gives_admin(grant.get("app")):
-                continue
-            wide = too_wide_for_admin(strings(grant.get("src")), context.plan.admins, groups)
-            if wide:
-                found.append((index, wide))
-    return found
+
+    def wide(index: int) -> tuple[int, list[str]] | None:
+        grant = grants[index]
+        if not is_object(grant) or not gives_admin(grant.get("app")):
+            return None
+        found = too_wide_for_admin(strings(grant.get("src")), plan.admins, plan.groups)
+        return (index, found) if found else None
+
+    return tracker.collect(array_indexes(grants), wide)
 
 
 # -- aperture-no-wildcard-admin --------------------------------------------------------------------
 
 
-def aperture_no_wildcard_admin_validator(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
+@resource_validator(APERTURE_CONFIG)
+def aperture_no_wildcard_admin_validator(gateway: ResourceCheck) -> None:
     """Reports each grant of the Aperture config that makes a wildcard or wide group admin."""
-    if args.resource_type != APERTURE_CONFIG:
-        return
-    context = stack_context()
-    who = subject(args.resource_type, args.name)
-    tracker = UnknownTracker(who)
-    with tracker.item():
-        grants = args.props.get("grants")
-        for index, wide in wide_admin_grants(grants, context, tracker, context.plan.groups):
-            report_violation(
-                message(who, f"grants[{index}]", admin_grant_text(wide, context), context, uses_config=True),
-                None,
-            )
-    tracker.finish()
-
-
-aperture_no_wildcard_admin = ResourceValidationPolicy(
-    name="aperture-no-wildcard-admin",
-    description=(
-        "Prohibits the Aperture admin role for *, autogroup:member or any group wider than the "
-        "configured admins (sovereign-ai:tailnet.admins)."
-    ),
-    validate=aperture_no_wildcard_admin_validator,
-)
+    context = gateway.context
+    for index, wide in wide_admin_grants(gateway.props.get("grants"), context.plan, gateway.tracker):
+        gateway.report(f"grants[{index}]", admin_grant_text(wide, context), uses_config=True)
 
 
 # -- aperture-no-wildcard-models ---------------------------------------------------------------
 
 
-def aperture_no_wildcard_models_validator(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
+@resource_validator(APERTURE_CONFIG, production=True)
+def aperture_no_wildcard_models_validator(gateway: ResourceCheck) -> None:
     """In production, reports each grant that gives every model (`**`) to everyone (`*`)."""
-    if args.resource_type != APERTURE_CONFIG:
-        return
-    context = stack_context()
-    production_only(args, context)
-    who = subject(args.resource_type, args.name)
-    example = f"{context.config.hosts[0].name}/**" if context.config else "spark/**"
-    tracker = UnknownTracker(who)
-    with tracker.item():
-        grants: Any = args.props.get("grants")
-        for index in range(len(grants) if is_list(grants) else 0):
-            with tracker.item():
-                grant = grants[index]
-                if not is_object(grant) or "*" not in strings(grant.get("src")):
-                    continue
-                if gives_every_model(grant.get("app")):
-                    text = (
-                        'gives every model (models "**") to every device of the tailnet (src "*"); '
-                        "in production name the model users (sovereign-ai:tailnet.modelUsers) and "
-                        f'their models, e.g. models "{example}"'
-                    )
-                    report_violation(message(who, f"grants[{index}]", text, context), None)
-    tracker.finish()
+    config = gateway.context.config
+    example = f"{config.hosts[0].name}/**" if config else "spark/**"
+    grants: Any = gateway.props.get("grants")
 
+    def to_everyone(index: int) -> int | None:
+        grant = grants[index]
+        if is_object(grant) and "*" in strings(grant.get("src")) and gives_every_model(grant.get("app")):
+            return index
+        return None
 
-aperture_no_wildcard_models = ResourceValidationPolicy(
-    name="aperture-no-wildcard-models",
-    description=('Prohibits, in production, an Aperture grant of every model ("**") to everyone ("*").'),
-    validate=aperture_no_wildcard_models_validator,
-)
+    text = (
+        'gives every model (models "**") to every device of the tailnet (src "*"); '
+        "in production name the model users (sovereign-ai:tailnet.modelUsers) and "
+        f'their models, e.g. models "{example}"'
+    )
+    for index in gateway.tracker.collect(array_indexes(grants), to_everyone):
+        gateway.report(f"grants[{index}]", text)
 
 
 # -- provider base URLs ------------------------------------------------------------------------
@@ -200,86 +162,76 @@ def display_url(url: str) -> str | None:
 
 def provider_base_urls(providers: Any, tracker: UnknownTracker) -> list[tuple[str, str]]:
     """(provider id, baseurl) of each provider that has a string `baseurl`, in map order."""
-    found: list[tuple[str, str]] = []
-    if not is_object(providers):
-        return found
-    for provider_id in list(providers):
-        with tracker.item():
-            provider = providers[provider_id]
-            if not is_object(provider):
-                continue
-            baseurl = provider.get("baseurl")
-            if isinstance(baseurl, str):
-                found.append((str(provider_id), baseurl))
-    return found
+
+    def baseurl(provider_id: Any) -> tuple[str, str] | None:
+        provider = providers[provider_id]
+        url = provider.get("baseurl") if is_object(provider) else None
+        return (str(provider_id), url) if isinstance(url, str) else None
+
+    return tracker.collect(object_keys(providers), baseurl)
 
 
-def aperture_provider_private_baseurl_validator(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
+@resource_validator(APERTURE_CONFIG)
+def aperture_provider_private_baseurl_validator(gateway: ResourceCheck) -> None:
     """Reports each provider whose baseurl is a public host or address."""
-    if args.resource_type != APERTURE_CONFIG:
-        return
-    context = stack_context()
-    who = subject(args.resource_type, args.name)
-    tracker = UnknownTracker(who)
-    with tracker.item():
-        for provider_id, baseurl in provider_base_urls(args.props.get("providers"), tracker):
-            where = f"providers.{provider_id}.baseurl"
-            shown = display_url(baseurl)
-            if shown is None:
-                text = (
-                    "is not a valid URL; use http://<tailnet address or MagicDNS name>:<port>, "
-                    "e.g. http://spark:8000"
-                )
-                report_violation(message(who, where, text, context), None)
-                continue
-            try:
-                check_private_url(shown, context.network, "a provider baseurl")
-            except ValueError as exc:
-                report_violation(message(who, where, str(exc), context, uses_config=True), None)
-    tracker.finish()
+    for provider_id, baseurl in provider_base_urls(gateway.props.get("providers"), gateway.tracker):
+        where = f"providers.{provider_id}.baseurl"
+        shown = display_url(baseurl)
+        if shown is None:
+            text = (
+                "is not a valid URL; use http://<tailnet address or MagicDNS name>:<port>, "
+                "e.g. http://spark:8000"
+            )
+            gateway.report(where, text)
+            continue
+        try:
+            check_private_url(shown, gateway.context.network, "a provider baseurl")
+        except ValueError as exc:
+            gateway.report(where, str(exc), uses_config=True)
 
 
+@resource_validator(APERTURE_CONFIG)
+def aperture_provider_baseurl_no_v1_validator(gateway: ResourceCheck) -> None:
+    """Reports each provider whose baseurl ends in `/v1`."""
+    for provider_id, baseurl in provider_base_urls(gateway.props.get("providers"), gateway.tracker):
+        shown = display_url(baseurl)
+        if shown is None or not shown.rstrip("/").endswith("/v1"):
+            continue
+        root = shown.rstrip("/").removesuffix("/v1")
+        text = (
+            f"{shown} ends in /v1: Aperture appends the request path (/v1/chat/completions), so "
+            f"it would call /v1/v1/... and get 404; use the API root, {root}"
+        )
+        gateway.report(f"providers.{provider_id}.baseurl", text)
+
+
+# -- the policies: name, description, validator --------------------------------------------------
+
+aperture_no_wildcard_admin = ResourceValidationPolicy(
+    "aperture-no-wildcard-admin",
+    (
+        "Prohibits the Aperture admin role for *, autogroup:member or any group wider than the "
+        "configured admins (sovereign-ai:tailnet.admins)."
+    ),
+    aperture_no_wildcard_admin_validator,
+)
+aperture_no_wildcard_models = ResourceValidationPolicy(
+    "aperture-no-wildcard-models",
+    'Prohibits, in production, an Aperture grant of every model ("**") to everyone ("*").',
+    aperture_no_wildcard_models_validator,
+)
 aperture_provider_private_baseurl = ResourceValidationPolicy(
-    name="aperture-provider-private-baseurl",
-    description=(
+    "aperture-provider-private-baseurl",
+    (
         "Requires every Aperture provider baseurl to be a tailnet address or a MagicDNS name, "
         "never a public host."
     ),
-    validate=aperture_provider_private_baseurl_validator,
+    aperture_provider_private_baseurl_validator,
 )
-
-
-def aperture_provider_baseurl_no_v1_validator(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
-    """Reports each provider whose baseurl ends in `/v1`."""
-    if args.resource_type != APERTURE_CONFIG:
-        return
-    context = stack_context()
-    who = subject(args.resource_type, args.name)
-    tracker = UnknownTracker(who)
-    with tracker.item():
-        for provider_id, baseurl in provider_base_urls(args.props.get("providers"), tracker):
-            shown = display_url(baseurl)
-            if shown is None or not shown.rstrip("/").endswith("/v1"):
-                continue
-            root = shown.rstrip("/").removesuffix("/v1")
-            text = (
-                f"{shown} ends in /v1: Aperture appends the request path (/v1/chat/completions), so "
-                f"it would call /v1/v1/... and get 404; use the API root, {root}"
-            )
-            report_violation(message(who, f"providers.{provider_id}.baseurl", text, context), None)
-    tracker.finish()
-
-
 aperture_provider_baseurl_no_v1 = ResourceValidationPolicy(
-    name="aperture-provider-baseurl-no-v1",
-    description=(
-        "Prohibits Aperture provider baseurls that end in /v1 (Aperture appends the /v1 request path)."
-    ),
-    validate=aperture_provider_baseurl_no_v1_validator,
+    "aperture-provider-baseurl-no-v1",
+    "Prohibits Aperture provider baseurls that end in /v1 (Aperture appends the /v1 request path).",
+    aperture_provider_baseurl_no_v1_validator,
 )
 
 

@@ -18,34 +18,26 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from pulumi_policy import (
-    PolicyResource,
-    ReportViolation,
-    StackValidationArgs,
-    StackValidationPolicy,
-)
+from pulumi_policy import PolicyResource, StackValidationPolicy
 from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UnknownValueError
 
 from policies.common import (
     ACL,
     APERTURE_CONFIG,
     TAILNET_KEY,
+    StackCheck,
     StackContext,
-    UnknownTracker,
     is_preview,
-    message,
-    production_only,
-    stack_context,
+    stack_validator,
     strings,
     subject,
 )
-from policies.exposure import CHECKABLE, exposures
+from policies.exposure import CHECKABLE, MODEL_PORT, exposures
 from policies.gateway import admin_grant_text, display_url, provider_base_urls, wide_admin_grants
 from policies.gpu_servers import GpuServers
 from tailnet_policy.address_set import AddressError, AddressSet
 from tailnet_policy.policy_file import PolicyFile, parse
 
-MODEL_PORT_RULE = "tailnet-model-port-gateway-only"
 HOST_STATE = "pulumi-python:dynamic/host:State"
 """The resource that records a GPU server's `tailnet_ip` once it has joined."""
 
@@ -68,14 +60,12 @@ class Endpoint:
     port: int
 
 
-def model_endpoints(resources: Iterable[PolicyResource], tracker: UnknownTracker) -> list[Endpoint]:
+def model_endpoints(stack: StackCheck) -> list[Endpoint]:
     """Every provider baseurl of every Aperture config in the stack that parses as a URL."""
     found = []
-    for resource in resources:
-        if resource.resource_type != APERTURE_CONFIG:
-            continue
-        with tracker.item():
-            for provider_id, baseurl in provider_base_urls(resource.props.get("providers"), tracker):
+    for resource in stack.of_type(APERTURE_CONFIG):
+        with stack.tracker.item():
+            for provider_id, baseurl in provider_base_urls(resource.props.get("providers"), stack.tracker):
                 shown = display_url(baseurl)
                 if shown is None:
                     continue  # aperture-provider-private-baseurl reports it
@@ -128,47 +118,34 @@ def gpu_addresses(resources: Iterable[PolicyResource]) -> list[str]:
     return found
 
 
-def _gpu_tags(
-    resources: Iterable[PolicyResource], context: StackContext, tracker: UnknownTracker
-) -> set[str]:
-    tags = {context.plan.gpu_tag}
-    for resource in resources:
-        if resource.resource_type == TAILNET_KEY:
-            with tracker.item():
-                tags.update(strings(resource.props.get("tags")))
-    return tags
+def _gpu_tags(stack: StackCheck) -> set[str]:
+    """The GPU tag and every tag an auth key of the stack gives."""
+    keys = stack.of_type(TAILNET_KEY)
+    found = stack.tracker.collect(keys, lambda key: strings(key.props.get("tags")))
+    return {stack.context.plan.gpu_tag, *(tag for tags in found for tag in tags)}
 
 
-def _policies(
-    resources: Iterable[PolicyResource], tracker: UnknownTracker
-) -> list[tuple[PolicyResource, PolicyFile]]:
-    found = []
-    for resource in resources:
-        if resource.resource_type != ACL:
-            continue
-        with tracker.item():
-            text = resource.props.get("acl")
-            if not isinstance(text, str):
-                continue
-            try:
-                found.append((resource, parse(text)))
-            except ValueError:
-                continue  # tailnet-policy-readable reports it
-    return found
+def _policies(stack: StackCheck) -> list[tuple[PolicyResource, PolicyFile]]:
+    """Each tailnet policy of the stack, with its policy file when it parses."""
+
+    def policy(resource: PolicyResource) -> tuple[PolicyResource, PolicyFile] | None:
+        text = resource.props.get("acl")
+        try:
+            return (resource, parse(text)) if isinstance(text, str) else None
+        except ValueError:
+            return None  # tailnet-policy-readable reports it
+
+    return stack.tracker.collect(stack.of_type(ACL), policy)
 
 
-def model_endpoint_gateway_only_validator(
-    args: StackValidationArgs, report_violation: ReportViolation
-) -> None:
+@stack_validator()
+def model_endpoint_gateway_only_validator(stack: StackCheck) -> None:
     """Reports each rule that lets anyone but the gateway reach a model endpoint on its port."""
-    context = stack_context()
-    tracker = UnknownTracker("the stack")
-    endpoints = model_endpoints(args.resources, tracker)
-    policies = _policies(args.resources, tracker)
-    tags = _gpu_tags(args.resources, context, tracker)
-    gateway = context.plan.gateway
+    context, plan = stack.context, stack.context.plan
+    endpoints = model_endpoints(stack)
+    policies = _policies(stack)
+    tags = _gpu_tags(stack)
     for endpoint in endpoints:
-        who = subject(endpoint.resource.resource_type, endpoint.resource.name)
         where = f"providers.{endpoint.provider_id}.baseurl"
         if not policies:
             text = (
@@ -176,77 +153,50 @@ def model_endpoint_gateway_only_validator(
                 f"shows that only the gateway reaches port {endpoint.port}; declare the policy file in this "
                 "stack"
             )
-            report_violation(message(who, where, text, context), endpoint.resource.urn)
-            continue
+            stack.report(endpoint.resource, where, text)
         for acl, policy in policies:
             servers = endpoint_servers(endpoint, policy, tags, context)
             found = exposures(
                 policy,
                 endpoint.host,
-                gateway,
+                plan.gateway,
                 [endpoint.port],
-                context.plan.admins,
+                plan.admins,
                 servers,
-                context.plan.gateway_address,
+                plan.gateway_address,
             )
             for exposure in found:
-                if exposure.rule not in (MODEL_PORT_RULE, CHECKABLE):
-                    continue
-                text = (
-                    f"points at {endpoint.url}, but {subject(acl.resource_type, acl.name)} "
-                    f"{exposure.where} {exposure.message}"
-                )
-                report_violation(message(who, where, text, context, uses_config=True), acl.urn)
-    tracker.finish()
+                if exposure.rule in (MODEL_PORT.name, CHECKABLE.name):
+                    text = (
+                        f"points at {endpoint.url}, but {subject(acl.resource_type, acl.name)} "
+                        f"{exposure.where} {exposure.message}"
+                    )
+                    stack.report(endpoint.resource, where, text, uses_config=True, urn=acl.urn)
 
 
-model_endpoint_gateway_only = StackValidationPolicy(
-    name="model-endpoint-gateway-only",
-    description=(
-        "Requires every model endpoint the gateway config points at to be a host that only the "
-        "gateway can reach on that port."
-    ),
-    validate=model_endpoint_gateway_only_validator,
-)
-
-
-def tailnet_gpu_address_rules_validator(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+@stack_validator()
+def tailnet_gpu_address_rules_validator(stack: StackCheck) -> None:
     """Reports rules that reach a GPU server's model port or SSH only through an address form.
 
     The tailnet resource policies cannot see the servers' addresses, so they leave these findings
     (`Exposure.by_address`) to this policy, which judges them against the addresses in the stack's
     state, or the tailnet range for a server that has not joined yet.
     """
-    context = stack_context()
-    tracker = UnknownTracker("the stack")
-    policies = _policies(args.resources, tracker)
-    tags = _gpu_tags(args.resources, context, tracker)
+    context = stack.context
+    policies = _policies(stack)
+    tags = _gpu_tags(stack)
     hosts = len(context.config.hosts) if context.config is not None else 1
     plan = context.plan
     servers = GpuServers.for_stack(
-        plan.gpu_tag, tags, gpu_addresses(args.resources), hosts, str(context.network)
+        plan.gpu_tag, tags, gpu_addresses(stack.args.resources), hosts, str(context.network)
     )
     for acl, policy in policies:
-        who = subject(acl.resource_type, acl.name)
         found = exposures(
             policy, plan.gpu_tag, plan.gateway, plan.model_ports, plan.admins, servers, plan.gateway_address
         )
         for exposure in found:
             if exposure.by_address:
-                text = f"{exposure.message} ({exposure.rule})"
-                report_violation(message(who, exposure.where, text, context, uses_config=True), acl.urn)
-    tracker.finish()
-
-
-tailnet_gpu_address_rules = StackValidationPolicy(
-    name="tailnet-gpu-address-rules",
-    description=(
-        "Prohibits rules that reach the GPU servers' model port or SSH through an IP, CIDR, range, hosts "
-        "alias or ipset from anyone but the gateway or the admins, judged against the servers' tailnet "
-        "addresses in the stack's state, or the tailnet address range before their first join."
-    ),
-    validate=tailnet_gpu_address_rules_validator,
-)
+                stack.report(acl, exposure.where, f"{exposure.message} ({exposure.rule})", uses_config=True)
 
 
 def effective_grants(props: Any) -> Any:
@@ -256,20 +206,12 @@ def effective_grants(props: Any) -> Any:
     return props.get("effective_grants")
 
 
-def aperture_effective_no_wildcard_admin_validator(
-    args: StackValidationArgs, report_violation: ReportViolation
-) -> None:
+@stack_validator(production=True)
+def aperture_effective_no_wildcard_admin_validator(stack: StackCheck) -> None:
     """In production, reports wildcard admin in the grants Aperture holds after the deploy."""
-    context = stack_context()
-    production_only(args, context)
-    trackers = []
-    for resource in args.resources:
-        if resource.resource_type != APERTURE_CONFIG:
-            continue
-        who = subject(resource.resource_type, resource.name)
-        tracker = UnknownTracker(who)
-        trackers.append(tracker)
-        with tracker.item():
+    context = stack.context
+    for resource in stack.of_type(APERTURE_CONFIG):
+        with stack.resource(resource) as tracker:
             grants = effective_grants(resource.props)
             if grants is None and is_preview():
                 raise UnknownValueError(UNKNOWN_ARRAY_VALUE, ["effectiveGrants"])
@@ -278,24 +220,39 @@ def aperture_effective_no_wildcard_admin_validator(
                     "reports no effectiveGrants, so the grants in force after the deploy cannot be "
                     "checked; make the ApertureConfig provider return the grants it read back"
                 )
-                report_violation(message(who, None, text, context), resource.urn)
+                stack.report(resource, None, text)
                 continue
-            for index, wide in wide_admin_grants(grants, context, tracker, context.plan.groups):
+            for index, wide in wide_admin_grants(grants, context.plan, tracker):
                 text = admin_grant_text(wide, context, read_back=True)
-                report_violation(
-                    message(who, f"effectiveGrants[{index}]", text, context, uses_config=True), resource.urn
-                )
-    for tracker in trackers:
-        tracker.finish()
+                stack.report(resource, f"effectiveGrants[{index}]", text, uses_config=True)
 
 
+# -- the policies: name, description, validator --------------------------------------------------
+
+model_endpoint_gateway_only = StackValidationPolicy(
+    "model-endpoint-gateway-only",
+    (
+        "Requires every model endpoint the gateway config points at to be a host that only the "
+        "gateway can reach on that port."
+    ),
+    model_endpoint_gateway_only_validator,
+)
+tailnet_gpu_address_rules = StackValidationPolicy(
+    "tailnet-gpu-address-rules",
+    (
+        "Prohibits rules that reach the GPU servers' model port or SSH through an IP, CIDR, range, hosts "
+        "alias or ipset from anyone but the gateway or the admins, judged against the servers' tailnet "
+        "addresses in the stack's state, or the tailnet address range before their first join."
+    ),
+    tailnet_gpu_address_rules_validator,
+)
 aperture_effective_no_wildcard_admin = StackValidationPolicy(
-    name="aperture-effective-no-wildcard-admin",
-    description=(
+    "aperture-effective-no-wildcard-admin",
+    (
         "Prohibits, in production, wildcard or over-wide admin in the Aperture grants read back after "
         "the deploy."
     ),
-    validate=aperture_effective_no_wildcard_admin_validator,
+    aperture_effective_no_wildcard_admin_validator,
 )
 
 

@@ -1,10 +1,11 @@
 """Guardrails for the tailnet policy file: `tailscale:index/acl:Acl`, whose `acl` prop is the whole
 policy file as HuJSON text.
 
-The policy file decides who reaches the model port (DESIGN.md §5.1), so most rules here are the
-findings of `policies.exposure.exposures()`, one policy per finding kind, judged with the same
-evaluator the program and the sandbox use. The GPU tag, the gateway selector, the model ports and
-the admins come from the stack config (`PolicyPlan.from_config`).
+The policy file decides who reaches the model port (docs/architecture.md §5.1), so most rules here
+are the findings of `policies.exposure.exposures()`: one policy per row of `EXPOSURE_RULES`, built
+by `exposure_policy` and judged with the same evaluator the program and the sandbox use. The GPU
+tag, the gateway selector, the model ports and the admins come from the stack config
+(`PolicyPlan.from_config`).
 
 A resource policy sees only the policy file, not the GPU servers' addresses, so findings that rest
 on an address form (`Exposure.by_address`) are left to the stack policy `tailnet-gpu-address-rules`,
@@ -17,17 +18,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pulumi_policy import ReportViolation, ResourceValidationArgs, ResourceValidationPolicy
+from pulumi_policy import ResourceValidationPolicy
 
-from policies.common import (
-    ACL,
-    StackContext,
-    explained_unknowns,
-    message,
-    stack_context,
-    subject,
+from policies.common import ACL, ResourceCheck, resource_validator
+from policies.exposure import (
+    CHECKABLE,
+    EXIT_NODE,
+    FUNNEL,
+    GPU_TAG_OWNERS,
+    MODEL_PORT,
+    SSH_ADMINS,
+    WIDE_SOURCE,
+    Exposure,
+    ExposureRule,
+    exposures,
 )
-from policies.exposure import CHECKABLE, Exposure, exposures
 from policies.gateway import admin_grant_text, gives_admin, too_wide_for_admin
 from policies.gpu_servers import GpuServers
 from tailnet_policy.address_set import AddressSet
@@ -65,16 +70,15 @@ def _analyse(
     return Analysis(policy, None, found)
 
 
-def analysis(args: ResourceValidationArgs, context: StackContext) -> Analysis | None:
-    """The policy file in `args` judged against the stack's plan; None without an `acl` string.
+def analysis(acl: ResourceCheck) -> Analysis | None:
+    """The policy file of `acl` judged against the stack's plan; None without an `acl` string.
 
     Cached per text and plan: every tailnet policy reads the same file once.
     """
-    with explained_unknowns(subject(args.resource_type, args.name)):
-        text = args.props.get("acl")
+    text = acl.props.get("acl")
     if not isinstance(text, str):
         return None
-    plan = context.plan
+    plan = acl.context.plan
     return _analyse(
         text,
         plan.gpu_tag,
@@ -82,278 +86,174 @@ def analysis(args: ResourceValidationArgs, context: StackContext) -> Analysis | 
         plan.model_ports,
         plan.admins,
         plan.gateway_address,
-        str(context.network),
+        str(acl.context.network),
     )
 
 
-def _readable(args: ResourceValidationArgs) -> tuple[StackContext, str, PolicyFile, Analysis] | None:
-    if args.resource_type != ACL:
-        return None
-    context = stack_context()
-    result = analysis(args, context)
-    if result is None or result.policy is None:
-        return None
-    return context, subject(args.resource_type, args.name), result.policy, result
-
-
-def _report_exposures(args: ResourceValidationArgs, report_violation: ReportViolation, rule: str) -> None:
-    found = _readable(args)
-    if found is None:
-        return
-    context, who, _, result = found
-    for exposure in result.findings:
-        if exposure.rule != rule or exposure.by_address:
-            continue  # by_address: `tailnet-gpu-address-rules` judges it with the servers' addresses
-        report_violation(message(who, exposure.where, exposure.message, context, uses_config=True), None)
+def readable_policy(acl: ResourceCheck) -> PolicyFile | None:
+    """The policy file of `acl` when it parses (`tailnet-policy-readable` reports it otherwise)."""
+    found = analysis(acl)
+    return None if found is None else found.policy
 
 
 # -- tailnet-policy-readable -----------------------------------------------------------------------
 
 
-def tailnet_policy_readable_validator(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
+@resource_validator(ACL)
+def tailnet_policy_readable_validator(acl: ResourceCheck) -> None:
     """Reports a policy file that does not parse (no other tailnet rule can judge it)."""
-    if args.resource_type != ACL:
-        return
-    context = stack_context()
-    result = analysis(args, context)
-    if result is None or result.error is None:
-        return
-    text = (
-        f"cannot be read ({result.error}), so no guardrail can check it; fix the policy file "
-        "(Tailscale would refuse it too)"
-    )
-    report_violation(message(subject(args.resource_type, args.name), "acl", text, context), None)
-
-
-tailnet_policy_readable = ResourceValidationPolicy(
-    name="tailnet-policy-readable",
-    description="Requires the tailnet policy file to parse, so that the other tailnet guardrails can check it.",
-    validate=tailnet_policy_readable_validator,
-)
+    found = analysis(acl)
+    if found is not None and found.error is not None:
+        text = (
+            f"cannot be read ({found.error}), so no guardrail can check it; fix the policy file "
+            "(Tailscale would refuse it too)"
+        )
+        acl.report("acl", text)
 
 
 # -- the findings of exposures() ---------------------------------------------------------------------
 
 
-def tailnet_no_funnel_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    """Reports each nodeAttrs entry that grants Funnel."""
-    _report_exposures(args, report_violation, "tailnet-no-funnel")
+def exposure_policy(rule: ExposureRule) -> ResourceValidationPolicy:
+    """The guardrail that reports each finding of `rule`'s kind in the tailnet policy file.
 
+    Findings that rest on an address form are left to `tailnet-gpu-address-rules`, which knows the
+    GPU servers' addresses.
+    """
 
-tailnet_no_funnel = ResourceValidationPolicy(
-    name="tailnet-no-funnel",
-    description=(
-        'Prohibits Funnel (nodeAttrs "funnel") in the tailnet policy file: it publishes tailnet '
-        "services on the internet."
-    ),
-    validate=tailnet_no_funnel_validator,
-)
+    @resource_validator(ACL)
+    def validator(acl: ResourceCheck) -> None:
+        found = analysis(acl)
+        if found is None:
+            return
+        for exposure in found.findings:
+            if exposure.rule == rule.name and not exposure.by_address:
+                acl.report(exposure.where, exposure.message, uses_config=True)
 
-
-def tailnet_no_wide_source_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    """Reports each rule whose source `*` or `autogroup:danger-all` reaches a GPU server's model or SSH port."""
-    _report_exposures(args, report_violation, "tailnet-no-wide-source")
-
-
-tailnet_no_wide_source = ResourceValidationPolicy(
-    name="tailnet-no-wide-source",
-    description=(
-        "Prohibits * and autogroup:danger-all as sources that reach the GPU servers' model or SSH port."
-    ),
-    validate=tailnet_no_wide_source_validator,
-)
-
-
-def tailnet_no_exit_node_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    """Reports each rule that lets the GPU servers use exit nodes, and exit-node auto-approval."""
-    _report_exposures(args, report_violation, "tailnet-no-exit-node")
-
-
-tailnet_no_exit_node = ResourceValidationPolicy(
-    name="tailnet-no-exit-node",
-    description="Prohibits exit-node and internet (autogroup:internet) access for the GPU servers.",
-    validate=tailnet_no_exit_node_validator,
-)
-
-
-def tailnet_model_port_gateway_only_validator(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
-    """Reports each rule that lets anyone but the gateway reach a model port."""
-    _report_exposures(args, report_violation, "tailnet-model-port-gateway-only")
-
-
-tailnet_model_port_gateway_only = ResourceValidationPolicy(
-    name="tailnet-model-port-gateway-only",
-    description="Prohibits any source but the gateway from reaching the model port of the GPU servers.",
-    validate=tailnet_model_port_gateway_only_validator,
-)
-
-
-def tailnet_ssh_admins_only_validator(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
-    """Reports each rule or Tailscale SSH rule that lets a non-admin reach SSH on a GPU server."""
-    _report_exposures(args, report_violation, "tailnet-ssh-admins-only")
-
-
-tailnet_ssh_admins_only = ResourceValidationPolicy(
-    name="tailnet-ssh-admins-only",
-    description=(
-        "Prohibits anyone but the admins from reaching SSH (tcp:22 or Tailscale SSH) on the GPU servers."
-    ),
-    validate=tailnet_ssh_admins_only_validator,
-)
-
-
-def tailnet_gpu_tag_admins_only_validator(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
-    """Reports a GPU tag that non-admins may apply (and so receive model traffic)."""
-    _report_exposures(args, report_violation, "tailnet-gpu-tag-admins-only")
-
-
-tailnet_gpu_tag_admins_only = ResourceValidationPolicy(
-    name="tailnet-gpu-tag-admins-only",
-    description="Prohibits anyone but the admins from owning the GPU servers' tag (tagOwners).",
-    validate=tailnet_gpu_tag_admins_only_validator,
-)
-
-
-def tailnet_policy_checkable_validator(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
-    """Reports each rule that opens a model port or tcp:22 through a selector the guardrails cannot
-    resolve (so they cannot tell whether it reaches a GPU server, or from whom)."""
-    _report_exposures(args, report_violation, CHECKABLE)
-
-
-tailnet_policy_checkable = ResourceValidationPolicy(
-    name="tailnet-policy-checkable",
-    description=(
-        "Requires every rule that opens the model port or SSH to use selectors the guardrails can resolve "
-        "(defined groups, hosts and ipsets; no Tailscale Services or unmodelled autogroups), so that it "
-        "can be checked."
-    ),
-    validate=tailnet_policy_checkable_validator,
-)
+    validator.__name__ = validator.__qualname__ = f"{rule.name.replace('-', '_')}_validator"
+    validator.__doc__ = rule.reports
+    return ResourceValidationPolicy(name=rule.name, description=rule.description, validate=validator)
 
 
 # -- tailnet-no-danger-all ---------------------------------------------------------------------------
 
 
-def tailnet_no_danger_all_validator(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+@resource_validator(ACL)
+def tailnet_no_danger_all_validator(acl: ResourceCheck) -> None:
     """Reports every grant, acl or ssh rule with `autogroup:danger-all` as a source."""
-    found = _readable(args)
-    if found is None:
+    policy = readable_policy(acl)
+    if policy is None:
         return
-    context, who, policy, _ = found
     sections: tuple[tuple[str, Sequence[Grant | Acl | SshRule]], ...] = (
         ("grants", policy.grants),
         ("acls", policy.acls),
         ("ssh", policy.ssh),
     )
+    text = (
+        f"src {DANGER_ALL} matches every device, including devices outside your tailnet; "
+        "name the users, groups or tags that need access"
+    )
     for section, entries in sections:
         for index, entry in enumerate(entries):
             if DANGER_ALL in entry.src:
-                text = (
-                    f"src {DANGER_ALL} matches every device, including devices outside your tailnet; "
-                    "name the users, groups or tags that need access"
-                )
-                report_violation(message(who, f"{section}[{index}]", text, context), None)
-
-
-tailnet_no_danger_all = ResourceValidationPolicy(
-    name="tailnet-no-danger-all",
-    description=(
-        "Prohibits autogroup:danger-all (which includes devices outside the tailnet) as a source "
-        "in the tailnet policy file."
-    ),
-    validate=tailnet_no_danger_all_validator,
-)
+                acl.report(f"{section}[{index}]", text)
 
 
 # -- tailnet-generated-tests ---------------------------------------------------------------------------
 
 
-def tailnet_generated_tests_validator(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
+def _first_three(items: list[str], separator: str, more: str) -> str:
+    """The first three items, then `<more> N more` when there are others."""
+    return separator.join(items[:3]) + (f"{more} {len(items) - 3} more" if len(items) > 3 else "")
+
+
+@resource_validator(ACL)
+def tailnet_generated_tests_validator(acl: ResourceCheck) -> None:
     """Reports generated test assertions missing from `tests`, and generated tests that fail."""
-    found = _readable(args)
-    if found is None:
+    policy = readable_policy(acl)
+    if policy is None:
         return
-    context, who, policy, _ = found
-    groups = {**context.plan.groups, **policy.groups}
-    expected = context.plan.tests(groups)
-    missing = []
-    for test in expected:
-        for kind, destinations in (("accept", test.accept), ("deny", test.deny)):
-            for destination in destinations:
-                if not any(
-                    have.src == test.src and destination in getattr(have, kind) for have in policy.tests
-                ):
-                    missing.append(f"{test.src} {kind} {destination}")
+    expected = acl.context.plan.tests({**acl.context.plan.groups, **policy.groups})
+    missing = [
+        f"{test.src} {kind} {destination}"
+        for test in expected
+        for kind, destinations in (("accept", test.accept), ("deny", test.deny))
+        for destination in destinations
+        if not any(have.src == test.src and destination in getattr(have, kind) for have in policy.tests)
+    ]
     if missing:
-        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        shown = _first_three(missing, ", ", " and")
         text = (
             f"lacks the generated assertions {shown}; Tailscale runs tests on every save, so without "
             "them a later hand edit can open the model port: let the program render the policy "
             "instead of removing its tests"
         )
-        report_violation(message(who, "tests", text, context, uses_config=True), None)
+        acl.report("tests", text, uses_config=True)
     failures = [f"{failure.src}: {failure.message}" for failure in run_tests(policy, expected)]
     if failures:
-        shown = "; ".join(failures[:3]) + (f"; and {len(failures) - 3} more" if len(failures) > 3 else "")
+        shown = _first_three(failures, "; ", "; and")
         text = (
             f"the generated tests fail ({shown}), so the policy breaks the stack's invariant and "
             "Tailscale refuses it while those tests are in it; narrow the rules that open these paths"
         )
-        report_violation(message(who, "tests", text, context, uses_config=True), None)
-
-
-tailnet_generated_tests = ResourceValidationPolicy(
-    name="tailnet-generated-tests",
-    description=(
-        "Requires the generated policy tests (the gateway reaches the model port, model users do not, "
-        "only admins reach SSH) to be present in the tailnet policy file and to pass."
-    ),
-    validate=tailnet_generated_tests_validator,
-)
+        acl.report("tests", text, uses_config=True)
 
 
 # -- tailnet-aperture-no-wildcard-admin ------------------------------------------------------------
 
 
-def tailnet_aperture_no_wildcard_admin_validator(
-    args: ResourceValidationArgs, report_violation: ReportViolation
-) -> None:
+@resource_validator(ACL)
+def tailnet_aperture_no_wildcard_admin_validator(acl: ResourceCheck) -> None:
     """Reports policy-file grants that give the Aperture admin role beyond the configured admins."""
-    found = _readable(args)
-    if found is None:
+    policy = readable_policy(acl)
+    if policy is None:
         return
-    context, who, policy, _ = found
-    groups = {**context.plan.groups, **policy.groups}
+    groups = {**acl.context.plan.groups, **policy.groups}
     for index, grant in enumerate(policy.grants):
-        if not gives_admin(grant.app):
-            continue
-        wide = too_wide_for_admin(grant.src, context.plan.admins, groups)
+        wide = (
+            too_wide_for_admin(grant.src, acl.context.plan.admins, groups) if gives_admin(grant.app) else []
+        )
         if wide:
-            report_violation(
-                message(who, f"grants[{index}]", admin_grant_text(wide, context), context, uses_config=True),
-                None,
-            )
+            acl.report(f"grants[{index}]", admin_grant_text(wide, acl.context), uses_config=True)
 
 
+# -- the policies: one per row of EXPOSURE_RULES, then name, description, validator ------------
+
+tailnet_policy_checkable = exposure_policy(CHECKABLE)
+tailnet_no_funnel = exposure_policy(FUNNEL)
+tailnet_no_wide_source = exposure_policy(WIDE_SOURCE)
+tailnet_no_exit_node = exposure_policy(EXIT_NODE)
+tailnet_model_port_gateway_only = exposure_policy(MODEL_PORT)
+tailnet_ssh_admins_only = exposure_policy(SSH_ADMINS)
+tailnet_gpu_tag_admins_only = exposure_policy(GPU_TAG_OWNERS)
+tailnet_policy_readable = ResourceValidationPolicy(
+    "tailnet-policy-readable",
+    "Requires the tailnet policy file to parse, so that the other tailnet guardrails can check it.",
+    tailnet_policy_readable_validator,
+)
+tailnet_no_danger_all = ResourceValidationPolicy(
+    "tailnet-no-danger-all",
+    (
+        "Prohibits autogroup:danger-all (which includes devices outside the tailnet) as a source "
+        "in the tailnet policy file."
+    ),
+    tailnet_no_danger_all_validator,
+)
+tailnet_generated_tests = ResourceValidationPolicy(
+    "tailnet-generated-tests",
+    (
+        "Requires the generated policy tests (the gateway reaches the model port, model users do not, "
+        "only admins reach SSH) to be present in the tailnet policy file and to pass."
+    ),
+    tailnet_generated_tests_validator,
+)
 tailnet_aperture_no_wildcard_admin = ResourceValidationPolicy(
-    name="tailnet-aperture-no-wildcard-admin",
-    description=(
+    "tailnet-aperture-no-wildcard-admin",
+    (
         "Prohibits tailnet policy grants of the Aperture admin role (tailscale.com/cap/aperture) to *, "
         "autogroup:member or any group wider than the configured admins."
     ),
-    validate=tailnet_aperture_no_wildcard_admin_validator,
+    tailnet_aperture_no_wildcard_admin_validator,
 )
 
 

@@ -55,6 +55,9 @@ CONFIG: dict[str, Any] = {
 
 SECRETS = {"sovereign-ai:sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA=\n"}
 
+PRODUCTION_ONLY = "sovereign-ai:environment is development; this rule applies to production stacks only"
+"""The reason a production-only policy gives for not applying to a development stack."""
+
 
 def set_stack_config(
     monkeypatch: pytest.MonkeyPatch,
@@ -73,21 +76,38 @@ def set_stack_config(
     monkeypatch.setenv("PULUMI_CONFIG", json.dumps(env))
 
 
-def config_with(**changes: Any) -> dict[str, Any]:
-    """The happy-path config with top-level keys replaced (None removes a key)."""
-    config = copy.deepcopy(CONFIG)
+def replaced(base: Mapping[str, Any], **changes: Any) -> dict[str, Any]:
+    """A deep copy of `base` with top-level keys replaced (None removes a key)."""
+    result = copy.deepcopy(dict(base))
     for key, value in changes.items():
         if value is None:
-            config.pop(key, None)
+            result.pop(key, None)
         else:
-            config[key] = value
-    return config
+            result[key] = value
+    return result
+
+
+def config_with(**changes: Any) -> dict[str, Any]:
+    """The happy-path config with top-level keys replaced (None removes a key)."""
+    return replaced(CONFIG, **changes)
+
+
+def checked_later(unknown: str, who: str) -> str:
+    """The advisory for a value unknown in preview, e.g. `checked_later("string value at .acl", who)`."""
+    return f"{unknown} can't be known during preview; {who} is checked again during `pulumi up`, once the value is known"
 
 
 def generated_policy() -> dict[str, Any]:
     """The policy file the program generates for the happy-path config, as a JSON-shaped dict."""
     raw = {**copy.deepcopy(CONFIG), "secrets": {"sshPrivateKey": True}}
     return policy_for(parse_config(raw)).to_dict()
+
+
+def generated_policy_with(*grants: dict[str, Any]) -> str:
+    """The generated policy with `grants` appended, as JSON text (grants[3] is the first one added)."""
+    policy = generated_policy()
+    policy["grants"].extend(grants)
+    return json.dumps(policy)
 
 
 def generated_policy_text() -> str:
@@ -128,12 +148,15 @@ def stack_args(*resources: PolicyResource) -> StackValidationArgs:
     return StackValidationArgs(list(resources))
 
 
-def run_policy(policy: Policy, args: ResourceValidationArgs | StackValidationArgs) -> list[str]:
-    """The messages `policy` reports for `args`, in order (the `test_policy.py` helper's shape)."""
-    messages: list[str] = []
+def run_policy(
+    policy: Policy, args: ResourceValidationArgs | StackValidationArgs, messages: list[str] | None = None
+) -> list[str]:
+    """The messages `policy` reports for `args`, in order (the `test_policy.py` helper's shape),
+    appended to `messages` if given (so they survive an exception)."""
+    found: list[str] = [] if messages is None else messages
 
     def report_violation(message: str, urn: str | None = None) -> None:
-        messages.append(message)
+        found.append(message)
 
     if isinstance(policy, ResourceValidationPolicy):
         assert isinstance(args, ResourceValidationArgs)
@@ -144,7 +167,7 @@ def run_policy(policy: Policy, args: ResourceValidationArgs | StackValidationArg
         result = policy.validate(args, report_violation)
     if result is not None and isawaitable(result):
         asyncio.run(_awaited(result))
-    return messages
+    return found
 
 
 async def _awaited(result: Any) -> None:
@@ -172,15 +195,12 @@ def all_policies() -> list[Policy]:
     return [policy for module in rule_modules() for policy in module.POLICIES]
 
 
-def run_policy_with_unknowns(policy: Policy, args: ResourceValidationArgs) -> tuple[list[str], str]:
+def run_policy_with_unknowns(
+    policy: Policy, args: ResourceValidationArgs | StackValidationArgs
+) -> tuple[list[str], str]:
     """The messages `policy` reports for the known values, and the advisory message pulumi-policy
     would show for the first unknown one (the policy must meet one)."""
     messages: list[str] = []
-
-    def report_violation(message: str, urn: str | None = None) -> None:
-        messages.append(message)
-
-    assert isinstance(policy, ResourceValidationPolicy)
     with pytest.raises(UnknownValueError) as raised:
-        policy.validate(args, report_violation)
+        run_policy(policy, args, messages)
     return messages, raised.value.message

@@ -3,23 +3,20 @@ state, else the tailnet range; the resource policies leave those findings to it.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pulumi_policy import PolicyResource, ResourceValidationArgs
 
 from policies import stack, tailnet
 from policies.common import ACL
-from testing.policies import generated_policy, resource_args, run_policy, stack_args, stack_resource
+from testing.policies import generated_policy_with, resource_args, run_policy, stack_args, stack_resource
 
 HOST_STATE = "pulumi-python:dynamic/host:State"
 RULE = {"src": ["group:ai-users"], "dst": ["100.101.1.3"], "ip": ["tcp:8000"]}
 
 
 def acl_with(grant: dict[str, Any]) -> PolicyResource:
-    policy = generated_policy()
-    policy["grants"].append(grant)
-    return stack_resource(ACL, {"acl": json.dumps(policy)}, "tailnet")
+    return stack_resource(ACL, {"acl": generated_policy_with(grant)}, "tailnet")
 
 
 def test_tailnet_gpu_address_rules_accepts_another_device_once_the_address_is_known() -> None:
@@ -63,6 +60,4 @@ def test_tailnet_policy_checkable_rejects_a_service_destination_on_the_model_por
 
 
 def tailnet_args(grant: dict[str, Any]) -> ResourceValidationArgs:
-    policy = generated_policy()
-    policy["grants"].append(grant)
-    return resource_args(ACL, {"acl": json.dumps(policy)}, "tailnet")
+    return resource_args(ACL, {"acl": generated_policy_with(grant)}, "tailnet")

@@ -3,21 +3,23 @@ with its read-back grants, one auth key), one change per case, exact messages.""
 
 from __future__ import annotations
 
-import copy
-import json
 from typing import Any
 
 import pytest
 from pulumi_policy import PolicyResource, StackValidationArgs
-from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE, UnknownValueError
+from pulumi_policy.proxy import UNKNOWN_ARRAY_VALUE
 
 from policies import stack
 from policies.common import ACL, APERTURE_CONFIG, TAILNET_KEY
 from testing.policies import (
-    generated_policy,
+    PRODUCTION_ONLY,
+    checked_later,
     generated_policy_text,
+    generated_policy_with,
     not_applicable_reason,
+    replaced,
     run_policy,
+    run_policy_with_unknowns,
     stack_args,
     stack_resource,
 )
@@ -38,6 +40,11 @@ APERTURE: dict[str, Any] = {
     "provider_names": ["spark"],
 }
 KEY: dict[str, Any] = {"tags": ["tag:gpu"], "reusable": False, "preauthorized": True, "expiry": 3600}
+ENDPOINT = f"{GATEWAY} providers.spark.baseurl: points at http://100.101.1.2:8000"
+READ_BACK_FIX = (
+    "grant admin only to sovereign-ai:tailnet.admins and give everyone else role user (if the declared "
+    "grants are narrower, Aperture was changed outside this stack: run `pulumi up` again)"
+)
 
 
 def resources(
@@ -53,19 +60,21 @@ def resources(
 
 
 def args_with_grant(grant: dict[str, Any]) -> StackValidationArgs:
-    policy = generated_policy()
-    policy["grants"].append(grant)
-    return stack_args(*resources(acl=json.dumps(policy)))
+    return stack_args(*resources(acl=generated_policy_with(grant)))
 
 
-def aperture_with(**changes: Any) -> dict[str, Any]:
-    aperture = copy.deepcopy(APERTURE)
-    for name, value in changes.items():
-        if value is None:
-            aperture.pop(name, None)
-        else:
-            aperture[name] = value
-    return aperture
+def args_with_aperture(**changes: Any) -> StackValidationArgs:
+    """The happy stack with the Aperture config's props replaced (None removes one)."""
+    return stack_args(*resources(aperture=replaced(APERTURE, **changes)))
+
+
+def bypass(src: str, target: str) -> str:
+    """What `model-endpoint-gateway-only` says of grants[3] letting `src` reach `target` on the port."""
+    return (
+        f'{ENDPOINT}, but tailnet policy "tailnet" grants[3] lets {src} reach {target} on the model port '
+        "tcp:8000, bypassing the gateway; only tag:aperture may reach it; remove the other sources from src: "
+        "model users reach the model through the gateway"
+    )
 
 
 @pytest.mark.parametrize("policy", stack.POLICIES, ids=lambda p: p.name)
@@ -73,109 +82,96 @@ def test_every_stack_policy_accepts_the_happy_stack(policy: Any) -> None:
     assert run_policy(policy, stack_args(*resources())) == []
 
 
-def test_model_endpoint_gateway_only_rejects_a_rule_to_the_endpoint_address() -> None:
-    args = args_with_grant({"src": ["group:ai-users"], "dst": ["100.101.1.2"], "ip": ["*"]})
-    assert run_policy(stack.model_endpoint_gateway_only, args) == [
-        f'{GATEWAY} providers.spark.baseurl: points at http://100.101.1.2:8000, but tailnet policy "tailnet" '
-        "grants[3] lets group:ai-users reach 100.101.1.2 on the model port tcp:8000, bypassing the gateway; "
-        "only tag:aperture may reach it; remove the other sources from src: model users reach the model "
-        "through the gateway"
-    ]
+# id: (the grant added to the generated policy, what model-endpoint-gateway-only reports)
+ENDPOINT_GRANTS = {
+    "rejects-a-rule-to-the-endpoint-address": (
+        {"src": ["group:ai-users"], "dst": ["100.101.1.2"], "ip": ["*"]},
+        [bypass("group:ai-users", "100.101.1.2")],
+    ),
+    "rejects-a-rule-to-the-tailnet-range": (
+        {"src": ["alice@example.com"], "dst": ["100.64.0.0/10"], "ip": ["tcp:8000-8010"]},
+        [bypass("alice@example.com", "100.101.1.2")],
+    ),
+    "rejects-a-rule-to-the-gpu-tag-on-the-endpoint-port": (
+        {"src": ["autogroup:member"], "dst": ["tag:gpu"], "ip": ["tcp:8000"]},
+        [bypass("autogroup:member", "tag:gpu")],
+    ),
+    "accepts-other-ports-and-devices": (
+        {"src": ["group:ai-users"], "dst": ["100.101.1.2", "tag:nas"], "ip": ["tcp:9090"]},
+        [],
+    ),
+}
 
 
-def test_model_endpoint_gateway_only_rejects_a_rule_to_the_tailnet_range() -> None:
-    args = args_with_grant({"src": ["alice@example.com"], "dst": ["100.64.0.0/10"], "ip": ["tcp:8000-8010"]})
-    assert run_policy(stack.model_endpoint_gateway_only, args) == [
-        f'{GATEWAY} providers.spark.baseurl: points at http://100.101.1.2:8000, but tailnet policy "tailnet" '
-        "grants[3] lets alice@example.com reach 100.101.1.2 on the model port tcp:8000, bypassing the gateway; "
-        "only tag:aperture may reach it; remove the other sources from src: model users reach the model "
-        "through the gateway"
-    ]
-
-
-def test_model_endpoint_gateway_only_rejects_a_rule_to_the_gpu_tag_on_the_endpoint_port() -> None:
-    args = args_with_grant({"src": ["autogroup:member"], "dst": ["tag:gpu"], "ip": ["tcp:8000"]})
-    assert run_policy(stack.model_endpoint_gateway_only, args) == [
-        f'{GATEWAY} providers.spark.baseurl: points at http://100.101.1.2:8000, but tailnet policy "tailnet" '
-        "grants[3] lets autogroup:member reach tag:gpu on the model port tcp:8000, bypassing the gateway; "
-        "only tag:aperture may reach it; remove the other sources from src: model users reach the model "
-        "through the gateway"
-    ]
-
-
-def test_model_endpoint_gateway_only_accepts_other_ports_and_devices() -> None:
-    args = args_with_grant({"src": ["group:ai-users"], "dst": ["100.101.1.2", "tag:nas"], "ip": ["tcp:9090"]})
-    assert run_policy(stack.model_endpoint_gateway_only, args) == []
+@pytest.mark.parametrize(("grant", "expected"), ENDPOINT_GRANTS.values(), ids=ENDPOINT_GRANTS.keys())
+def test_model_endpoint_gateway_only(grant: dict[str, Any], expected: list[str]) -> None:
+    assert run_policy(stack.model_endpoint_gateway_only, args_with_grant(grant)) == expected
 
 
 def test_model_endpoint_gateway_only_rejects_a_stack_without_tailnet_policy() -> None:
     args = stack_args(*resources(with_acl=False))
     assert run_policy(stack.model_endpoint_gateway_only, args) == [
-        f"{GATEWAY} providers.spark.baseurl: points at http://100.101.1.2:8000, but the stack declares no "
-        "tailnet policy (tailscale:index/acl:Acl), so nothing shows that only the gateway reaches port 8000; "
-        "declare the policy file in this stack"
+        f"{ENDPOINT}, but the stack declares no tailnet policy (tailscale:index/acl:Acl), so nothing shows "
+        "that only the gateway reaches port 8000; declare the policy file in this stack"
     ]
 
 
-def test_aperture_effective_no_wildcard_admin_rejects_star_admin_read_back() -> None:
-    effective = [
-        *GRANTS,
-        {"src": ["*"], "app": {CAP: [{"role": "admin"}, {"role": "user"}, {"models": "**"}]}},
-    ]
-    args = stack_args(*resources(aperture=aperture_with(effective_grants=effective)))
-    assert run_policy(stack.aperture_effective_no_wildcard_admin, args) == [
-        f"{GATEWAY} effectiveGrants[2]: after the deploy Aperture gives the admin role to *, which is wider "
-        "than the configured admins (admin@example.com); grant admin only to sovereign-ai:tailnet.admins and "
-        "give everyone else role user (if the declared grants are narrower, Aperture was changed outside this "
-        "stack: run `pulumi up` again)"
-    ]
+# id: (the Aperture config's changed props, what aperture-effective-no-wildcard-admin reports)
+READ_BACK = {
+    "rejects-star-admin-read-back": (
+        {
+            "effective_grants": [
+                *GRANTS,
+                {"src": ["*"], "app": {CAP: [{"role": "admin"}, {"role": "user"}, {"models": "**"}]}},
+            ]
+        },
+        [
+            f"{GATEWAY} effectiveGrants[2]: after the deploy Aperture gives the admin role to *, which is "
+            f"wider than the configured admins (admin@example.com); {READ_BACK_FIX}"
+        ],
+    ),
+    "reads-the-camel-case-output": (
+        {
+            "effective_grants": None,
+            "effectiveGrants": [{"src": ["autogroup:member"], "app": {CAP: [{"role": "admin"}]}}],
+        },
+        [
+            f"{GATEWAY} effectiveGrants[0]: after the deploy Aperture gives the admin role to "
+            f"autogroup:member, which is wider than the configured admins (admin@example.com); {READ_BACK_FIX}"
+        ],
+    ),
+    "rejects-missing-read-back-after-deploy": (
+        {"effective_grants": None},
+        [
+            f"{GATEWAY}: reports no effectiveGrants, so the grants in force after the deploy cannot be "
+            "checked; make the ApertureConfig provider return the grants it read back"
+        ],
+    ),
+}
 
 
-def test_aperture_effective_no_wildcard_admin_reads_the_camel_case_output() -> None:
-    effective = [{"src": ["autogroup:member"], "app": {CAP: [{"role": "admin"}]}}]
-    aperture = aperture_with(effective_grants=None, effectiveGrants=effective)
-    assert run_policy(
-        stack.aperture_effective_no_wildcard_admin, stack_args(*resources(aperture=aperture))
-    ) == [
-        f"{GATEWAY} effectiveGrants[0]: after the deploy Aperture gives the admin role to autogroup:member, "
-        "which is wider than the configured admins (admin@example.com); grant admin only to "
-        "sovereign-ai:tailnet.admins and give everyone else role user (if the declared grants are narrower, "
-        "Aperture was changed outside this stack: run `pulumi up` again)"
-    ]
-
-
-def test_aperture_effective_no_wildcard_admin_rejects_missing_read_back_after_deploy() -> None:
-    args = stack_args(*resources(aperture=aperture_with(effective_grants=None)))
-    assert run_policy(stack.aperture_effective_no_wildcard_admin, args) == [
-        f"{GATEWAY}: reports no effectiveGrants, so the grants in force after the deploy cannot be checked; "
-        "make the ApertureConfig provider return the grants it read back"
-    ]
+@pytest.mark.parametrize(("changes", "expected"), READ_BACK.values(), ids=READ_BACK.keys())
+def test_aperture_effective_no_wildcard_admin(changes: dict[str, Any], expected: list[str]) -> None:
+    assert run_policy(stack.aperture_effective_no_wildcard_admin, args_with_aperture(**changes)) == expected
 
 
 @pytest.mark.usefixtures("preview")
 def test_aperture_effective_no_wildcard_admin_defers_missing_read_back_at_preview() -> None:
-    args = stack_args(*resources(aperture=aperture_with(effective_grants=None)))
-    with pytest.raises(UnknownValueError) as raised:
-        run_policy(stack.aperture_effective_no_wildcard_admin, args)
-    assert raised.value.message == (
-        f"Array value at .effectiveGrants can't be known during preview; {GATEWAY} is checked again during "
-        "`pulumi up`, once the value is known"
+    args = args_with_aperture(effective_grants=None)
+    assert run_policy_with_unknowns(stack.aperture_effective_no_wildcard_admin, args) == (
+        [],
+        checked_later("Array value at .effectiveGrants", GATEWAY),
     )
 
 
 def test_aperture_effective_no_wildcard_admin_defers_unknown_read_back() -> None:
-    args = stack_args(*resources(aperture=aperture_with(effective_grants=UNKNOWN_ARRAY_VALUE)))
-    with pytest.raises(UnknownValueError) as raised:
-        run_policy(stack.aperture_effective_no_wildcard_admin, args)
-    assert raised.value.message == (
-        f"Array value at .effective_grants can't be known during preview; {GATEWAY} is checked again during "
-        "`pulumi up`, once the value is known"
+    args = args_with_aperture(effective_grants=UNKNOWN_ARRAY_VALUE)
+    assert run_policy_with_unknowns(stack.aperture_effective_no_wildcard_admin, args) == (
+        [],
+        checked_later("Array value at .effective_grants", GATEWAY),
     )
 
 
 def test_aperture_effective_no_wildcard_admin_accepts_development(development_stack: None) -> None:
-    effective = [{"src": ["*"], "app": {CAP: [{"role": "admin"}]}}]
-    args = stack_args(*resources(aperture=aperture_with(effective_grants=effective)))
-    assert not_applicable_reason(stack.aperture_effective_no_wildcard_admin, args) == (
-        "sovereign-ai:environment is development; this rule applies to production stacks only"
-    )
+    args = args_with_aperture(effective_grants=[{"src": ["*"], "app": {CAP: [{"role": "admin"}]}}])
+    assert not_applicable_reason(stack.aperture_effective_no_wildcard_admin, args) == PRODUCTION_ONLY

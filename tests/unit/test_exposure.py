@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policies.exposure import FIX_MODEL_PORT, FIX_SSH, FIX_TAG_OWNERS, exposures
+from policies.exposure import GPU_TAG_OWNERS, MODEL_PORT, SSH_ADMINS, exposures
 from tailnet_policy.policy_file import parse
 
 SAFE = """{
@@ -61,12 +61,12 @@ def test_safe_policy_has_no_findings() -> None:
                     "tailnet-model-port-gateway-only",
                     "grants[0]",
                     "lets autogroup:danger-all reach tag:gpu on the model port tcp:8000, bypassing the gateway; "
-                    "only tag:aperture may reach it; " + FIX_MODEL_PORT,
+                    "only tag:aperture may reach it; " + MODEL_PORT.fix,
                 ),
                 (
                     "tailnet-ssh-admins-only",
                     "grants[0]",
-                    "lets autogroup:danger-all reach tag:gpu on tcp:22; only admins may; " + FIX_SSH,
+                    "lets autogroup:danger-all reach tag:gpu on tcp:22; only admins may; " + SSH_ADMINS.fix,
                 ),
             ],
             id="danger-all",
@@ -78,7 +78,7 @@ def test_safe_policy_has_no_findings() -> None:
                     "tailnet-model-port-gateway-only",
                     "grants[0]",
                     "lets autogroup:member reach tag:gpu on the model port tcp:8000, bypassing the gateway; "
-                    "only tag:aperture may reach it; " + FIX_MODEL_PORT,
+                    "only tag:aperture may reach it; " + MODEL_PORT.fix,
                 )
             ],
             id="members-reach-model-port",
@@ -92,7 +92,7 @@ def test_safe_policy_has_no_findings() -> None:
                 (
                     "tailnet-ssh-admins-only",
                     "acls[0]",
-                    "lets group:ai reach tag:gpu on tcp:22; only admins may; " + FIX_SSH,
+                    "lets group:ai reach tag:gpu on tcp:22; only admins may; " + SSH_ADMINS.fix,
                 )
             ],
             id="acl-ssh-to-everything",
@@ -118,7 +118,7 @@ def test_safe_policy_has_no_findings() -> None:
                     "tailnet-gpu-tag-admins-only",
                     'tagOwners["tag:gpu"]',
                     "autogroup:member may tag a device tag:gpu and so receive model traffic; only admins may own it; "
-                    + FIX_TAG_OWNERS,
+                    + GPU_TAG_OWNERS.fix,
                 )
             ],
             id="gpu-tag-owned-by-members",
@@ -133,7 +133,7 @@ def test_safe_policy_has_no_findings() -> None:
                 (
                     "tailnet-ssh-admins-only",
                     "ssh[0]",
-                    "Tailscale SSH from group:ai into tag:gpu; only admins may; " + FIX_SSH,
+                    "Tailscale SSH from group:ai into tag:gpu; only admins may; " + SSH_ADMINS.fix,
                 )
             ],
             id="tailscale-ssh-for-users",

@@ -39,8 +39,13 @@ def policy_with(**sections: Any) -> str:
     return json.dumps(base)
 
 
+def section(name: str, **entry: Any) -> dict[str, Any]:
+    """A policy-file section holding one entry, e.g. `section("acls", action="accept", ...)`."""
+    return {name: [entry]}
+
+
 def grant(src: list[str], dst: list[str], ip: list[str], **extra: Any) -> dict[str, Any]:
-    return {"grants": [{"src": src, "dst": dst, "ip": ip, **extra}]}
+    return section("grants", src=src, dst=dst, ip=ip, **extra)
 
 
 def rules(text_sections: dict[str, Any], servers: GpuServers = UNKNOWN) -> list[tuple[str, str]]:
@@ -54,269 +59,237 @@ SSH = "tailnet-ssh-admins-only"
 WIDE = "tailnet-no-wide-source"
 CHECK = "tailnet-policy-checkable"
 
-# (id, sections, servers, expected findings when refused) -- and the look-alike that passes
-CASES: list[tuple[str, dict[str, Any], GpuServers, list[tuple[str, str]], dict[str, Any], GpuServers]] = [
-    (
-        "star-dst",
+# id: (sections, servers, expected findings when refused, then the look-alike that passes and its servers)
+CASES: dict[str, tuple[dict[str, Any], GpuServers, list[tuple[str, str]], dict[str, Any], GpuServers]] = {
+    "star-dst": (
         grant([ALICE], ["*"], ["tcp:8000"]),
         UNKNOWN,
         [(MODEL, "grants[1]")],
         grant([ALICE], ["*"], ["tcp:9000"]),
         UNKNOWN,
     ),
-    (
-        "tag-dst",
+    "tag-dst": (
         grant([ALICE], ["tag:gpu"], ["8000"]),
         UNKNOWN,
         [(MODEL, "grants[1]")],
         grant([ALICE], ["tag:web"], ["8000"]),
         UNKNOWN,
     ),
-    (
-        "autogroup-tagged-dst",
+    "autogroup-tagged-dst": (
         grant([ALICE], ["autogroup:tagged"], ["tcp:22"]),
         UNKNOWN,
         [(SSH, "grants[1]")],
         grant([ALICE], ["autogroup:member"], ["tcp:22"]),
         UNKNOWN,
     ),
-    (
-        "autogroup-self-is-not-a-gpu",
+    "autogroup-self-is-not-a-gpu": (
         grant(["group:ai"], ["tag:gpu"], ["tcp:22"]),
         UNKNOWN,
         [(SSH, "grants[1]")],
         grant(["group:ai"], ["autogroup:self"], ["tcp:22"]),
         UNKNOWN,
     ),
-    (
-        "ip-in-range-before-join",
+    "ip-in-range-before-join": (
         grant([ALICE], ["100.120.0.7"], ["tcp:8000"]),
         UNKNOWN,
         [(MODEL, "grants[1]")],
         grant([ALICE], ["192.168.1.9"], ["tcp:8000"]),
         UNKNOWN,
     ),
-    (
-        "ip-known-address",
+    "ip-known-address": (
         grant([ALICE], ["100.101.1.2"], ["tcp:8000"]),
         KNOWN,
         [(MODEL, "grants[1]")],
         grant([ALICE], ["100.101.1.3"], ["tcp:8000"]),
         KNOWN,
     ),
-    (
-        "cidr",
+    "cidr": (
         grant([ALICE], ["100.64.0.0/10"], ["tcp:8000"]),
         KNOWN,
         [(MODEL, "grants[1]")],
         grant([ALICE], ["10.0.0.0/8"], ["tcp:8000"]),
         UNKNOWN,
     ),
-    (
-        "address-range",
+    "address-range": (
         grant([ALICE], ["100.101.1.1-100.101.1.9"], ["tcp:8000"]),
         KNOWN,
         [(MODEL, "grants[1]")],
         grant([ALICE], ["100.101.1.3-100.101.1.9"], ["tcp:8000"]),
         KNOWN,
     ),
-    (
-        "hosts-alias",
+    "hosts-alias": (
         grant([ALICE], ["spark"], ["tcp:8000"]),
         KNOWN,
         [(MODEL, "grants[1]")],
         grant([ALICE], ["printer"], ["tcp:8000"]),
         UNKNOWN,
     ),
-    (
-        "hosts-alias-with-prefix",
+    "hosts-alias-with-prefix": (
         grant([ALICE], ["nas/16"], ["tcp:8000"]),
         KNOWN,
         [(MODEL, "grants[1]")],
         grant([ALICE], ["nas/32"], ["tcp:8000"]),
         KNOWN,
     ),
-    (
-        "ipset-add",
+    "ipset-add": (
         grant([ALICE], ["ipset:all"], ["tcp:8000"]),
         KNOWN,
         [(MODEL, "grants[1]")],
         grant([ALICE], ["ipset:lab"], ["tcp:8000"]),
         KNOWN,
     ),
-    (
-        "ipset-host-entry",
+    "ipset-host-entry": (
         grant([ALICE], ["ipset:byhost"], ["tcp:22"]),
         KNOWN,
         [(SSH, "grants[1]")],
         grant([ADMIN], ["ipset:byhost"], ["tcp:22"]),
         KNOWN,
     ),
-    (
-        "ipv6-tailscale-range",
+    "ipv6-tailscale-range": (
         grant([ALICE], ["fd7a:115c:a1e0::/48"], ["tcp:8000"]),
         KNOWN,
         [(MODEL, "grants[1]")],
         grant([ALICE], ["fd00::/64"], ["tcp:8000"]),
         KNOWN,
     ),
-    (
-        "port-range",
+    "port-range": (
         grant([ALICE], ["tag:gpu"], ["tcp:7999-8001"]),
         UNKNOWN,
         [(MODEL, "grants[1]")],
         grant([ALICE], ["tag:gpu"], ["tcp:7990-7999"]),
         UNKNOWN,
     ),
-    (
-        "port-list",
+    "port-list": (
         grant([ALICE], ["tag:gpu"], ["tcp:80,22"]),
         UNKNOWN,
         [(SSH, "grants[1]")],
         grant([ALICE], ["tag:gpu"], ["tcp:80,443"]),
         UNKNOWN,
     ),
-    (
-        "udp-is-not-the-model-port",
+    "udp-is-not-the-model-port": (
         grant([ALICE], ["tag:gpu"], ["8000"]),
         UNKNOWN,
         [(MODEL, "grants[1]")],
         grant([ALICE], ["tag:gpu"], ["udp:8000"]),
         UNKNOWN,
     ),
-    (
-        "via-and-posture-do-not-hide-a-grant",
+    "via-and-posture-do-not-hide-a-grant": (
         grant([ALICE], ["tag:gpu"], ["tcp:8000"], via=["tag:web"], srcPosture=["posture:x"]),
         UNKNOWN,
         [(MODEL, "grants[1]")],
         grant([ALICE], ["tag:web"], ["tcp:8000"], via=["tag:web"]),
         UNKNOWN,
     ),
-    (
-        "acl-accept",
-        {"acls": [{"action": "accept", "src": [ALICE], "dst": ["tag:gpu:8000"]}]},
+    "acl-accept": (
+        section("acls", action="accept", src=[ALICE], dst=["tag:gpu:8000"]),
         UNKNOWN,
         [(MODEL, "acls[0]")],
-        {"acls": [{"action": "accept", "src": [ALICE], "dst": ["tag:gpu:8001"]}]},
+        section("acls", action="accept", src=[ALICE], dst=["tag:gpu:8001"]),
         UNKNOWN,
     ),
-    (
-        "acl-users-ports",
-        {"acls": [{"action": "accept", "users": [ALICE], "ports": ["spark:22"]}]},
+    "acl-users-ports": (
+        section("acls", action="accept", users=[ALICE], ports=["spark:22"]),
         KNOWN,
         [(SSH, "acls[0]")],
-        {"acls": [{"action": "accept", "users": [ALICE], "ports": ["nas:22"]}]},
+        section("acls", action="accept", users=[ALICE], ports=["nas:22"]),
         KNOWN,
     ),
-    (
-        "acl-capitalised",
-        {"ACLs": [{"Action": "accept", "Users": [ALICE], "Ports": ["*:8000"]}]},
+    "acl-capitalised": (
+        section("ACLs", Action="accept", Users=[ALICE], Ports=["*:8000"]),
         UNKNOWN,
         [(MODEL, "acls[0]")],
-        {"ACLs": [{"Action": "accept", "Users": [ALICE], "Ports": ["*:8080"]}]},
+        section("ACLs", Action="accept", Users=[ALICE], Ports=["*:8080"]),
         UNKNOWN,
     ),
-    (
-        "acl-proto-name",
-        {"acls": [{"action": "accept", "src": [ALICE], "proto": "tcp", "dst": ["tag:gpu:22"]}]},
+    "acl-proto-name": (
+        section("acls", action="accept", src=[ALICE], proto="tcp", dst=["tag:gpu:22"]),
         UNKNOWN,
         [(SSH, "acls[0]")],
-        {"acls": [{"action": "accept", "src": [ALICE], "proto": "udp", "dst": ["tag:gpu:22"]}]},
+        section("acls", action="accept", src=[ALICE], proto="udp", dst=["tag:gpu:22"]),
         UNKNOWN,
     ),
-    (
-        "acl-proto-number",
-        {"acls": [{"action": "accept", "src": [ALICE], "proto": "6", "dst": ["tag:gpu:8000"]}]},
+    "acl-proto-number": (
+        section("acls", action="accept", src=[ALICE], proto="6", dst=["tag:gpu:8000"]),
         UNKNOWN,
         [(MODEL, "acls[0]")],
-        {"acls": [{"action": "accept", "src": [ALICE], "proto": "17", "dst": ["tag:gpu:8000"]}]},
+        section("acls", action="accept", src=[ALICE], proto="17", dst=["tag:gpu:8000"]),
         UNKNOWN,
     ),
-    (
-        "acl-ipv6-brackets",
-        {"acls": [{"action": "accept", "src": [ALICE], "dst": ["[fd7a:115c:a1e0::9]:22"]}]},
+    "acl-ipv6-brackets": (
+        section("acls", action="accept", src=[ALICE], dst=["[fd7a:115c:a1e0::9]:22"]),
         KNOWN,
         [(SSH, "acls[0]")],
-        {"acls": [{"action": "accept", "src": [ALICE], "dst": ["[fd00::9]:22"]}]},
+        section("acls", action="accept", src=[ALICE], dst=["[fd00::9]:22"]),
         KNOWN,
     ),
-    (
-        "src-group-of-non-admins",
+    "src-group-of-non-admins": (
         grant(["group:ai"], ["tag:gpu"], ["tcp:22"]),
         UNKNOWN,
         [(SSH, "grants[1]")],
         grant(["group:admins"], ["tag:gpu"], ["tcp:22"]),
         UNKNOWN,
     ),
-    (
-        "src-domain",
+    "src-domain": (
         grant(["user:*@example.com"], ["tag:gpu"], ["tcp:22"]),
         UNKNOWN,
         [(SSH, "grants[1]")],
         grant(["user:*@example.com"], ["tag:web"], ["tcp:22"]),
         UNKNOWN,
     ),
-    (
-        "src-address-not-the-gateway",
+    "src-address-not-the-gateway": (
         grant(["100.100.0.3"], ["tag:gpu"], ["tcp:8000"]),
         UNKNOWN,
         [(MODEL, "grants[1]")],
         grant(["100.100.0.2"], ["tag:gpu"], ["tcp:8000"]),
         UNKNOWN,
     ),
-    (
-        "src-role-autogroup",
+    "src-role-autogroup": (
         grant(["autogroup:member"], ["tag:gpu"], ["tcp:22"]),
         UNKNOWN,
         [(SSH, "grants[1]")],
         grant(["autogroup:admin"], ["tag:gpu"], ["tcp:22"]),
         UNKNOWN,
     ),
-    (
-        "src-danger-all",
+    "src-danger-all": (
         grant(["autogroup:danger-all"], ["tag:gpu"], ["tcp:22"]),
         UNKNOWN,
         [(WIDE, "grants[1]"), (SSH, "grants[1]")],
         grant(["autogroup:danger-all"], ["tag:web"], ["tcp:22"]),
         UNKNOWN,
     ),
-    (
-        "tailscale-ssh-by-address",
-        {"ssh": [{"action": "accept", "src": [ALICE], "dst": ["100.64.0.0/10"], "users": ["root"]}]},
+    "tailscale-ssh-by-address": (
+        section("ssh", action="accept", src=[ALICE], dst=["100.64.0.0/10"], users=["root"]),
         UNKNOWN,
         [(SSH, "ssh[0]")],
-        {"ssh": [{"action": "accept", "src": [ADMIN], "dst": ["100.64.0.0/10"], "users": ["root"]}]},
+        section("ssh", action="accept", src=[ADMIN], dst=["100.64.0.0/10"], users=["root"]),
         UNKNOWN,
     ),
-    (
-        "service-dst-is-undecidable",
+    "service-dst-is-undecidable": (
         grant([ALICE], ["svc:model"], ["tcp:8000"]),
         UNKNOWN,
         [(CHECK, "grants[1]")],
         grant([ALICE], ["svc:model"], ["tcp:9000"]),
         UNKNOWN,
     ),
-    (
-        "undefined-group-dst-is-undecidable",
+    "undefined-group-dst-is-undecidable": (
         grant([ALICE], ["group:nobody"], ["tcp:22"]),
         UNKNOWN,
         [(CHECK, "grants[1]")],
         grant([ALICE], ["group:nobody"], ["tcp:9000"]),
         UNKNOWN,
     ),
-    (
-        "undefined-ipset-src-is-undecidable",
+    "undefined-ipset-src-is-undecidable": (
         grant(["ipset:nope"], ["tag:gpu"], ["tcp:8000"]),
         UNKNOWN,
         [(MODEL, "grants[1]"), (CHECK, "grants[1]")],
         grant(["ipset:nope"], ["tag:web"], ["tcp:8000"]),
         UNKNOWN,
     ),
-]
+}
 
 
 @pytest.mark.parametrize(
-    ("sections", "servers", "expected"), [c[1:4] for c in CASES], ids=[c[0] for c in CASES]
+    ("sections", "servers", "expected"), [c[:3] for c in CASES.values()], ids=CASES.keys()
 )
 def test_selector_form_reaching_a_gpu_server_is_refused(
     sections: dict[str, Any], servers: GpuServers, expected: list[tuple[str, str]]
@@ -324,7 +297,7 @@ def test_selector_form_reaching_a_gpu_server_is_refused(
     assert rules(sections, servers) == expected
 
 
-@pytest.mark.parametrize(("sections", "servers"), [c[4:6] for c in CASES], ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(("sections", "servers"), [c[3:] for c in CASES.values()], ids=CASES.keys())
 def test_selector_form_look_alike_passes(sections: dict[str, Any], servers: GpuServers) -> None:
     assert rules(sections, servers) == []
 
