@@ -31,6 +31,7 @@ from pulumi_policy import (
 from pulumi_policy.proxy import UnknownValueError
 
 from config.fields import DEFAULT_PORT, DEFAULT_TAILNET_RANGE, NAMESPACE, SECRET_KEYS
+from config.loader import namespace_values
 from config.model import ConfigError, StackConfig, TailnetConfig, parse_config
 from config.plan import PolicyPlan
 
@@ -133,7 +134,8 @@ def _raw(full_key: str) -> str | None:
 
 @lru_cache(maxsize=16)
 def _context_for(raw: tuple[tuple[str, str | None], ...]) -> StackContext:
-    values = dict(raw)
+    # The program's own reader (config.loader), so the pack sees the config exactly as the program does.
+    values, problems = namespace_values({f"{NAMESPACE}:{key}": value for key, value in raw})
     environment_note: str | None = None
     config_note: str | None = None
     environment = values.get("environment")
@@ -152,20 +154,13 @@ def _context_for(raw: tuple[tuple[str, str | None], ...]) -> StackContext:
             )
     # Read without the environment: the pack decides production itself, and the tailnet facts do
     # not depend on the program's production-only cross-checks (pinned host keys, ...).
-    model: dict[str, Any] = {"secrets": {"sshPrivateKey": True}}
-    for key in ("tailnet", "hosts", "gateway"):
-        text = values.get(key)
-        if text is None:
-            continue
+    model = {key: values[key] for key in ("tailnet", "hosts", "gateway") if key in values}
+    config: StackConfig | None = None
+    if not problems:
         try:
-            model[key] = json.loads(text)
-        except ValueError:
-            model[key] = text  # parse_config reports it as the wrong type
-    config: StackConfig | None
-    try:
-        config = parse_config(model)
-    except ConfigError:
-        config = None
+            config = parse_config({**model, "secrets": {"sshPrivateKey": True}})
+        except ConfigError:
+            config = None
     if config is None:
         plan = default_plan()
         network = ipaddress.IPv4Network(DEFAULT_TAILNET_RANGE)
