@@ -17,7 +17,7 @@ Files under the state directory (default `.sandbox/`, git-ignored):
 
 Ports: `--port-base N` uses N (Tailscale API), N+1 (Aperture) and N+2 (the host's SSH), as
 `Pulumi.sandbox.yaml` expects for N = 47800 (`make sandbox-up`); base 0 lets the OS choose all. The
-emulated tailnet is 127.100.0.0/16 (see sandbox/tailscale/models.py); each running sandbox hands out
+emulated tailnet is 127.100.0.0/16 (see sandbox/tailscale/devices.py); each running sandbox hands out
 addresses from a /24 of its own (`sandbox/address_block.py`: `make sandbox-up` gets 127.100.0.x), so
 two sandboxes never bind the same fake vLLM address. The gateway's tailnet identity is `tag:aperture`.
 """
@@ -59,29 +59,20 @@ READY_TIMEOUT_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class Paths:
-    """The files of one sandbox state directory."""
+    """The files of one sandbox state directory: `Paths.of(state)`."""
 
     state: Path
+    endpoints: Path
+    audit: Path
+    pid: Path
+    log: Path
+    key: Path
 
-    @property
-    def endpoints(self) -> Path:
-        return self.state / "endpoints.json"
-
-    @property
-    def audit(self) -> Path:
-        return self.state / "audit.jsonl"
-
-    @property
-    def pid(self) -> Path:
-        return self.state / "sandbox.pid"
-
-    @property
-    def log(self) -> Path:
-        return self.state / "sandbox.log"
-
-    @property
-    def key(self) -> Path:
-        return self.state / "id_ed25519"
+    @classmethod
+    def of(cls, state: Path) -> Paths:
+        """`endpoints.json`, `audit.jsonl`, `sandbox.pid`, `sandbox.log`, `id_ed25519` under `state`."""
+        names = ("endpoints.json", "audit.jsonl", "sandbox.pid", "sandbox.log", "id_ed25519")
+        return cls(state, *(state / name for name in names))
 
 
 def deploy_key(paths: Paths) -> str:
@@ -96,7 +87,7 @@ def deploy_key(paths: Paths) -> str:
 
 def serve(state_dir: Path, port_base: int = 0) -> int:
     """Run every emulator in this process until SIGTERM/SIGINT; write endpoints.json when ready."""
-    paths = Paths(state_dir)
+    paths = Paths.of(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     public_key = deploy_key(paths)
     faults_file = faults.faults_path(state_dir)
@@ -152,9 +143,8 @@ def serve(state_dir: Path, port_base: int = 0) -> int:
     finally:
         print("sandbox: stopping", flush=True)
         host.stop()
-        for server in (aperture, tailscale):
-            server.shutdown()
-            server.server_close()
+        aperture.stop()
+        tailscale.stop()
         paths.endpoints.unlink(missing_ok=True)
     return 0
 
@@ -184,7 +174,7 @@ def read_pid(paths: Paths) -> int | None:
 
 def up(state_dir: Path, port_base: int = 0) -> int:
     """Start the sandbox in the background; print the endpoints; fail with the log tail."""
-    paths = Paths(state_dir)
+    paths = Paths.of(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     running = read_pid(paths)
     if running is not None and paths.endpoints.exists():
@@ -245,7 +235,7 @@ def describe(endpoints: dict[str, Any]) -> str:
 
 def down(state_dir: Path) -> int:
     """Stop the sandbox and check that nothing it served still listens."""
-    paths = Paths(state_dir)
+    paths = Paths.of(state_dir)
     pid = read_pid(paths)
     endpoints = _endpoints(paths)
     if pid is None:
@@ -271,7 +261,7 @@ def down(state_dir: Path) -> int:
 
 
 def status(state_dir: Path) -> int:
-    paths = Paths(state_dir)
+    paths = Paths.of(state_dir)
     pid = read_pid(paths)
     endpoints = _endpoints(paths)
     if pid is None or endpoints is None:

@@ -10,6 +10,10 @@ README.md, so the host can be tested on its own:
 
 Devices get addresses in `127.100.<subnet>.0/24` (subnet random by default, so concurrent test runs
 on one machine do not share addresses).
+
+`start_stub(answer)` is the loopback JSON double the stand-in runs on (sandbox/http.py's scaffold);
+other tests use it for any HTTP peer (a model server upstream, a gateway). Importing this module does
+not import asyncssh; `run_remote` does, when called.
 """
 
 from __future__ import annotations
@@ -21,15 +25,58 @@ import random
 import secrets
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import asyncssh
-
-from sandbox.host.server import HostHandle
 from sandbox.host.state import read_json
+from sandbox.http import EmulatorHandler, EmulatorServer, Serving, json_reply, serve_in_thread
+
+if TYPE_CHECKING:
+    import asyncssh
+
+    from sandbox.host.server import HostHandle
+
+
+@dataclass(frozen=True)
+class StubRequest:
+    """One request a stub received."""
+
+    method: str
+    path: str
+    """The request target, query included."""
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body as JSON (no body: None); ValueError when it is not JSON."""
+        return json.loads(self.body or b"null")
+
+
+Answer = Callable[[StubRequest], tuple[int, Any]]
+"""A stub's behaviour: the request -> (status, JSON document)."""
+
+
+class _StubHandler(EmulatorHandler):
+    methods = ("GET", "POST")
+    server: StubServer
+
+    def dispatch(self) -> None:
+        request = StubRequest(self.command, self.path, dict(self.headers), self.read_body())
+        status, document = self.server.backend(request)
+        self.send_reply(json_reply(document, status))
+
+
+class StubServer(EmulatorServer[Answer]):
+    """A loopback HTTP double: each GET or POST is answered as JSON by its `backend(request)`."""
+
+    handler_class = _StubHandler
+
+
+def start_stub(answer: Answer) -> Serving[StubServer]:
+    """Serve `answer` on 127.0.0.1 (OS-chosen port) in a daemon thread; `.server.url`, `.stop()`."""
+    return serve_in_thread(StubServer(("127.0.0.1", 0), answer), "json-stub")
 
 
 @dataclass
@@ -53,8 +100,7 @@ class StandInControl:
     """Every request body received, in order (secrets included: this is the control plane)."""
     devices: list[dict[str, Any]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
-    _server: ThreadingHTTPServer | None = None
-    _thread: threading.Thread | None = None
+    _serving: Serving[StubServer] | None = None
 
     def add_key(self, tags: tuple[str, ...] = ("tag:spark",), reusable: bool = False) -> str:
         """A new pre-authorised key carrying `tags`; returns its secret."""
@@ -99,49 +145,32 @@ class StandInControl:
             self.devices.append(device)
             return 200, device
 
+    def answer(self, request: StubRequest) -> tuple[int, dict[str, Any]]:
+        """`POST /sandbox/join` only."""
+        if request.path != "/sandbox/join" or request.method != "POST":
+            return 404, {"message": "not found"}
+        try:
+            body = request.json()
+        except ValueError:
+            return 400, {"message": "sandbox: invalid JSON"}
+        return self.join(body)
+
     @property
     def url(self) -> str:
         """`http://127.0.0.1:<port>` once started."""
-        assert self._server is not None, "start() first"
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        assert self._serving is not None, "start() first"
+        return self._serving.server.url
 
     def start(self) -> StandInControl:
         """Listen on 127.0.0.1 (OS-chosen port) in a daemon thread."""
-        control = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                """Quiet."""
-
-            def do_POST(self) -> None:
-                """`POST /sandbox/join` only."""
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                if self.path != "/sandbox/join":
-                    status, document = 404, {"message": "not found"}
-                else:
-                    try:
-                        status, document = control.join(json.loads(raw or b"null"))
-                    except ValueError:
-                        status, document = 400, {"message": "sandbox: invalid JSON"}
-                payload = json.dumps(document).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
-        self._thread.start()
+        self._serving = start_stub(self.answer)
         return self
 
     def close(self) -> None:
         """Stop listening."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+        if self._serving is not None:
+            self._serving.stop()
+            self._serving = None
 
 
 @dataclass(frozen=True)
@@ -151,6 +180,19 @@ class RemoteResult:
     exit_status: int
     stdout: str
     stderr: str
+
+
+def new_client_key() -> asyncssh.SSHKey:
+    """A fresh ed25519 key pair for an SSH client."""
+    import asyncssh
+
+    return asyncssh.generate_private_key("ssh-ed25519")
+
+
+def succeeded(result: RemoteResult) -> RemoteResult:
+    """`result`, once asserted to have exited 0 (its stderr is the failure message)."""
+    assert result.exit_status == 0, result.stderr
+    return result
 
 
 def run_remote(
@@ -167,6 +209,7 @@ def run_remote(
     `stdin` is sent then closed; without it the command reads EOF at once (pulumi-command sends no
     stdin when none is set).
     """
+    import asyncssh
 
     async def go() -> asyncssh.SSHCompletedProcess:
         async with asyncssh.connect(

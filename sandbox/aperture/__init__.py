@@ -1,7 +1,9 @@
 """Offline emulator of Tailscale's Aperture AI gateway (admin config API, inference routing).
 
-`models.py` holds state and operations, `errors.py` the upstream-shaped error bodies and `app.py`
-the HTTP layer (`serve`). Sandbox-only additions are documented in `models.py`.
+`models.py` holds state and operations (`ApertureBackend`), built on `config.py` (the document's
+rules, redaction, ETag), `grants.py` (roles and model globs) and `upstream.py` (forwarding to
+providers, usage); `errors.py` has the upstream-shaped error bodies and `app.py` the HTTP layer
+(`serve`). Sandbox-only additions are documented in `models.py` and those modules.
 """
 
 from sandbox.aperture.app import IDENTITY_HEADER, ApertureServer, serve

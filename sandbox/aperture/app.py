@@ -1,6 +1,6 @@
 """HTTP layer of the Aperture emulator: parse the request, call `ApertureBackend`, answer JSON.
 
-Routes (reference/aperture.md §4):
+Routes (the real gateway's, docs/architecture.md §10.2), on the HTTP scaffold (sandbox/http.py, HTTP/1.0):
 
 | Request | Answer |
 |---|---|
@@ -22,20 +22,19 @@ Loopback only: `serve` refuses any other address. The caller's identity comes fr
 
 from __future__ import annotations
 
-import ipaddress
 import json
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from sandbox import faults
 from sandbox.aperture import errors
 from sandbox.aperture.models import DEFAULT_CONFIG, ApertureBackend
+from sandbox.http import EmulatorHandler, EmulatorServer, Reply, Serving, json_reply, serve_loopback
+
+REFUSAL = "the Aperture emulator listens on loopback only, not {host!r}"
+"""The ValueError of `serve` for a host that is not loopback (the sandbox never listens outside)."""
 
 IDENTITY_HEADER = "X-Sandbox-Identity"
 """SANDBOX ONLY: the request header that states the caller's Tailscale identity."""
@@ -47,50 +46,17 @@ MAX_BODY = 16 * 1024 * 1024
 """Largest request body read (bytes)."""
 
 
-class ApertureServer(ThreadingHTTPServer):
-    """A threading HTTP server bound to loopback that serves one `ApertureBackend`."""
-
-    daemon_threads = True
-
-    def __init__(
-        self, address: tuple[str, int], backend: ApertureBackend, faults_file: Path | None = None
-    ) -> None:
-        super().__init__(address, ApertureHandler)
-        self.backend = backend
-        self.faults_file = faults_file
-        """The fault switches' file (sandbox/faults.py), or None for none."""
-
-    @property
-    def url(self) -> str:
-        """`http://host:port` of the bound socket."""
-        host, port = self.server_address[0], self.server_address[1]
-        return f"http://{host!s}:{port}"
-
-
-class ApertureHandler(BaseHTTPRequestHandler):
+class ApertureHandler(EmulatorHandler):
     """One request: dispatch by method and path, turn `ApertureError`s into upstream-shaped bodies."""
 
     server: ApertureServer
     server_version = "aperture-emulator/0"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: the audit log records requests."""
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
+    methods = ("GET", "PUT", "POST", "DELETE")
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _dispatch(self) -> None:
+    def dispatch(self) -> None:
+        """Answer one request; the audit line is written before the answer is sent."""
         backend = self.server.backend
         path = urlsplit(self.path).path
         identity = backend.identity(self.headers.get(IDENTITY_HEADER))
@@ -106,13 +72,7 @@ class ApertureHandler(BaseHTTPRequestHandler):
         backend.audit(self.command, path, identity, reply.status, mutating)
         if deploy and self.command == "GET" and path == "/aperture/config" and reply.status == 200:
             self._race(reply.headers["ETag"])
-        self.send_response(reply.status)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(reply.body)))
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(reply.body)
+        self.send_reply(reply)
 
     def _injected_error(self, path: str) -> Reply | None:
         """The answer of a firing `aperture.error` switch, or None to serve the request."""
@@ -121,8 +81,8 @@ class ApertureHandler(BaseHTTPRequestHandler):
             return None
         self._body()
         status = int(fault.get("status", 503))
-        return _json(
-            status, {"title": "Service Unavailable", "status": status, "detail": "sandbox: injected"}
+        return json_reply(
+            {"title": "Service Unavailable", "status": status, "detail": "sandbox: injected"}, status
         )
 
     def _race(self, etag: str) -> None:
@@ -141,31 +101,30 @@ class ApertureHandler(BaseHTTPRequestHandler):
         method = self.command
         if path == "/aperture/config" and method == "GET":
             text, etag = backend.get_config(identity)
-            return _json(200, {"config": text}, {"ETag": etag})
+            return json_reply({"config": text}, headers={"ETag": etag})
         if path == "/aperture/config" and method == "PUT":
             body = self._config_body()
             text, etag = backend.put_config(identity, body, self.headers.get("If-Match"))
-            return _json(200, {"config": text}, {"ETag": etag})
+            return json_reply({"config": text}, headers={"ETag": etag})
         if path == "/aperture/config:validate" and method == "POST":
             problems = backend.validate(identity, self._config_body())
-            return _json(200, {"valid": not problems, "errors": problems or None})
+            return json_reply({"valid": not problems, "errors": problems or None})
         if path.startswith("/aperture/"):
             raise errors.not_found_problem(path)
         if path == "/v1/models" and method == "GET":
-            return _json(200, backend.list_models(identity))
+            return json_reply(backend.list_models(identity))
         if path in INFERENCE_PATHS and method == "POST":
             headers = {name: value for name, value in self.headers.items()}
             response = backend.chat_completion(identity, self.path, self._body(), headers)
             return Reply(response.status, response.body, response.content_type)
         if path == "/api/usage" and method == "GET":
-            return _json(200, {"records": backend.usage()})
-        raise errors.NotFoundError(path)
+            return json_reply({"records": backend.usage()})
+        raise errors.not_found(path)
 
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
+        if self.content_length() > MAX_BODY:
             raise errors.BadRequestError(f"request body larger than {MAX_BODY} bytes")
-        return self.rfile.read(length) if length > 0 else b""
+        return self.read_body()
 
     def _config_body(self) -> str:
         raw = self._body()
@@ -180,27 +139,10 @@ class ApertureHandler(BaseHTTPRequestHandler):
         return document["config"]
 
 
-@dataclass(frozen=True)
-class Reply:
-    """A response, built before anything is sent (so the audit line comes first)."""
+class ApertureServer(EmulatorServer[ApertureBackend]):
+    """A threading HTTP server bound to loopback that serves one `ApertureBackend` (`.backend`)."""
 
-    status: int
-    body: bytes
-    content_type: str
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def _json(status: int, document: Any, headers: dict[str, str] | None = None) -> Reply:
-    return Reply(status, json.dumps(document).encode(), "application/json", dict(headers or {}))
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    handler_class = ApertureHandler
 
 
 def serve(
@@ -214,14 +156,12 @@ def serve(
     audit_path: str | Path | None = None,
     reachable: Callable[[str, int], bool] | None = None,
     faults_file: Path | None = None,
-) -> tuple[ApertureServer, threading.Thread]:
-    """Start the emulator in a daemon thread; returns the bound server (`server.server_address`).
+) -> Serving[ApertureServer]:
+    """Start the emulator in a daemon thread; returns `(server, thread)`, a `Serving` handle.
 
-    Pass a ready `backend`, or the options to build one. Stop it with `server.shutdown()` and
-    `server.server_close()`.
+    Pass a ready `backend`, or the options to build one. Stop it with `.stop()` (or
+    `server.shutdown()` and `server.server_close()`).
     """
-    if not _is_loopback(host):
-        raise ValueError(f"the Aperture emulator listens on loopback only, not {host!r}")
     if backend is None:
         backend = ApertureBackend(
             config,
@@ -230,9 +170,6 @@ def serve(
             audit_path=audit_path,
             reachable=reachable,
         )
-    server = ApertureServer((host, port), backend, faults_file)
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="aperture-emulator", daemon=True
+    return serve_loopback(
+        ApertureServer, host, port, backend, faults_file, name="aperture-emulator", refusal=REFUSAL
     )
-    thread.start()
-    return server, thread

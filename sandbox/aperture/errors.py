@@ -1,13 +1,14 @@
 """Upstream-shaped error bodies of the Aperture emulator.
 
-Two shapes, as the real gateway answers (reference/aperture.md §4):
+Two shapes, as the real gateway answers (docs/architecture.md §10.2):
 
 - `/aperture/*` (the admin API, a huma OpenAPI service): RFC 9457 `application/problem+json`
   `{"type", "title", "status", "detail", "instance", "errors": [{"location", "message", "value"}]}`;
 - everything else (inference, `/v1/models`, legacy `/api/*`): `{"error": "<message>"}`, e.g.
   `{"error": "access denied: no role granted"}`.
 
-One exception class per error case; the HTTP layer turns any of them into a response with `body()`.
+One exception class per kind of error, built by the factory of each case below it; the HTTP layer
+turns any of them into a response with `body()`.
 """
 
 from __future__ import annotations
@@ -127,12 +128,9 @@ def not_found_problem(path: str) -> ProblemError:
 
 
 class AccessDeniedError(ApertureError):
-    """403 outside the admin API: `{"error": "access denied: no role granted"}`."""
+    """403 outside the admin API: `{"error": "access denied: no role granted"}` (`access_denied`)."""
 
     status = 403
-
-    def __init__(self, message: str = NO_ROLE) -> None:
-        super().__init__(message)
 
 
 class ModelNotFoundError(ApertureError):
@@ -140,12 +138,9 @@ class ModelNotFoundError(ApertureError):
 
     status = 404
 
-    def __init__(self, model: str) -> None:
-        super().__init__(f'model "{model}" not found')
-
 
 class BadRequestError(ApertureError):
-    """400: an inference request Aperture cannot route (no JSON body, no `model`)."""
+    """400: an inference request Aperture cannot route (no JSON body, no `model`), or too large."""
 
     status = 400
 
@@ -155,14 +150,28 @@ class NotFoundError(ApertureError):
 
     status = 404
 
-    def __init__(self, path: str) -> None:
-        super().__init__(f"not found: {path}")
-
 
 class ProviderUnreachableError(ApertureError):
     """502: the gateway could not reach the provider (connection refused, or no tailnet path)."""
 
     status = 502
 
-    def __init__(self, provider: str, baseurl: str) -> None:
-        super().__init__(f'the gateway could not reach provider "{provider}" at {baseurl}')
+
+def access_denied() -> AccessDeniedError:
+    """403: the caller has no role."""
+    return AccessDeniedError(NO_ROLE)
+
+
+def model_not_found(model: str) -> ModelNotFoundError:
+    """404 `model "<model>" not found`."""
+    return ModelNotFoundError(f'model "{model}" not found')
+
+
+def not_found(path: str) -> NotFoundError:
+    """404 `not found: <path>`."""
+    return NotFoundError(f"not found: {path}")
+
+
+def provider_unreachable(provider: str, baseurl: str) -> ProviderUnreachableError:
+    """502 naming the provider and where the gateway tried to reach it."""
+    return ProviderUnreachableError(f'the gateway could not reach provider "{provider}" at {baseurl}')

@@ -43,7 +43,7 @@ connection seen, `{"peer": "127.0.0.1:<port>", "refused": bool}` (what `make ben
 
 Audit: with an `audit_path`, every command appends one JSON line `{"service": "host", "command": <first
 200 characters, `export NAME=value` lines reduced to `export NAME`>, "mutating": true, "identity": <SSH
-user>, "status": <exit code>}`.
+user>, "status": <exit code>}`, through the sandbox's one audit writer (sandbox/audit.py).
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ from typing import Any
 import asyncssh
 
 from sandbox import faults
+from sandbox.audit import AuditLog, command_entry
 from sandbox.host.state import HostPaths, stop_all_containers
 
 SHIMS = Path(__file__).resolve().parent / "shims"
@@ -93,35 +94,6 @@ def redact_command(command: str | None, limit: int = 200) -> str:
     if command is None:
         return "(shell)"
     return _EXPORT.sub(r"\1\2", command)[:limit]
-
-
-class AuditLog:
-    """Appends one JSON line per remote command to a file shared with the other emulators."""
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-
-    def record(self, command: str | None, identity: str, status: int) -> None:
-        """Append `{"service": "host", "command", "mutating", "identity", "status"}` (a no-op without a path)."""
-        if self.path is None:
-            return
-        line = json.dumps(
-            {
-                "service": "host",
-                "command": redact_command(command),
-                "mutating": True,
-                "identity": identity,
-                "status": status,
-            }
-        )
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-            try:
-                os.write(fd, (line + "\n").encode())
-            finally:
-                os.close(fd)
 
 
 class HostSSHServer(asyncssh.SSHServer):
@@ -286,7 +258,7 @@ class _Host:
                 await child.wait()
             self.running.discard(child)
             children.discard(child.pid)
-            self.audit.record(command, user, status)
+            self.audit.write(command_entry(redact_command(command), user, status))
         with contextlib.suppress(OSError, asyncssh.Error):
             process.exit(status)
 
@@ -340,6 +312,13 @@ async def _drain(
             sink.write(data)
             await sink.drain()
         watch(data)
+
+
+def _end_loop(loop: asyncio.AbstractEventLoop, thread: threading.Thread, timeout: float) -> None:
+    """Stop the host's event loop, wait for its thread, close it."""
+    loop.call_soon_threadsafe(loop.stop)
+    thread.join(timeout=timeout)
+    loop.close()
 
 
 def _kill_group(pid: int) -> None:
@@ -418,9 +397,7 @@ class HostHandle:
         try:
             asyncio.run_coroutine_threadsafe(close(), self._loop).result(timeout=10)
         finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(timeout=10)
-            self._loop.close()
+            _end_loop(self._loop, self._thread, timeout=10)
             stop_all_containers(self.paths)
 
 
@@ -468,7 +445,7 @@ def start_host(
         name=name,
         paths=paths,
         tailscale_url=tailscale_url,
-        audit=AuditLog(Path(audit_path) if audit_path is not None else None),
+        audit=AuditLog(audit_path),
         bash=bash,
         accept_env=tuple(accept_env),
         passwords=dict(passwords or {}),
@@ -496,21 +473,8 @@ def start_host(
     try:
         server = asyncio.run_coroutine_threadsafe(listen(), loop).result(timeout=30)
     except BaseException:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(timeout=5)
-        loop.close()
+        _end_loop(loop, thread, timeout=5)
         raise
     port = server.get_port()
     paths.known_hosts.write_text(f"[{ADDRESS}]:{port} {public_line}\n")
-    return HostHandle(
-        name=name,
-        address=ADDRESS,
-        port=port,
-        host_key=public_line,
-        known_hosts=paths.known_hosts,
-        paths=paths,
-        _loop=loop,
-        _thread=thread,
-        _server=server,
-        _host=host,
-    )
+    return HostHandle(name, ADDRESS, port, public_line, paths.known_hosts, paths, loop, thread, server, host)

@@ -1,9 +1,11 @@
-"""Offline emulator of the Tailscale API that pulumi-tailscale calls (reference/tailscale-api.md).
+"""Offline emulator of the Tailscale API that pulumi-tailscale calls (https://tailscale.com/api;
+docs/architecture.md §10.1).
 
 `serve()` starts it on loopback in a daemon thread; `TailnetState` holds the tailnet (policy file,
 auth keys, devices, DNS, settings, OAuth clients) and `TailnetState.consume` is the join operation
-the emulated `tailscale up` uses. Module docstrings of `models`, `app` and `validation` list every
-choice made where Tailscale's behaviour is undocumented, and what is not emulated.
+the emulated `tailscale up` uses. The docstrings of `app`, `validation` and of each module `models`
+names (`auth`, `settings`, `policy`, `devices`, `keys`) list every choice made where Tailscale's
+behaviour is undocumented, and what is not emulated.
 """
 
 from sandbox.tailscale.app import TailscaleServer, serve

@@ -1,7 +1,7 @@
 """Upstream-shaped errors of the Tailscale API emulator, and of the emulated `tailscale up`.
 
 Every HTTP error body is JSON `{"message": "..."}`, plus `"data": [{"user", "errors"}]` for failed
-policy tests, because that is what tailscale-client-go decodes (reference/tailscale-api.md §2.1): a
+policy tests, because that is what tailscale-client-go decodes (docs/architecture.md §10.1): a
 non-JSON error body turns into a JSON decode error and loses the status, which breaks the provider's
 404 and `(412)` handling. One factory per error case; the HTTP layer writes `APIError.body()`.
 

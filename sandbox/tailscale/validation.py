@@ -1,11 +1,12 @@
 """Save-time checks of a Tailscale policy file, worded as Tailscale words its 400 messages.
 
-Pure module (it may move to `components/` later, next to `policy_file` and `reachability`).
-`validate(policy)` returns every problem found, in the order Tailscale reports them (tag and group
-definitions, then acls, ssh, grants, nodeAttrs, autoApprovers); the emulator answers with the first,
-as SaaS answers with one message. Wording comes from SaaS captures recorded by headscale
-(reference/tailscale-api.md §3.3); which context gets which wording follows headscale's
-SaaS-aligned validator:
+Part of the Tailscale API emulator: `policy.PolicyStore` runs it on every save and validate. It is
+pure (no state, no I/O) and builds on the project's policy model in `tailnet_policy/` (`policy_file`
+parses, `reachability` parses port specs). `validate(policy)` returns every problem found, in the
+order Tailscale reports them (tag and group definitions, then acls, ssh, grants, nodeAttrs,
+autoApprovers); the emulator answers with the first, as SaaS answers with one message. Wording comes
+from SaaS captures recorded by headscale (docs/architecture.md §10.1); which context gets which
+wording follows headscale's SaaS-aligned validator:
 
 - tag not in `tagOwners`: acls/grants src `src=tag not found: "tag:x"`, acls dst
   `dst="tag:x": tag not found: "tag:x"`, grants via `tag "tag:x" not found`, everywhere else
@@ -100,12 +101,28 @@ def _group_missing(policy: PolicyFile, name: str) -> bool:
     return name.startswith("group:") and name not in policy.groups
 
 
-def _plain_reference(policy: PolicyFile, name: str) -> str | None:
+SELF_AS_SRC = '"autogroup:self" not valid on the src side of a rule'
+DANGER_ALL_AS_DST = "cannot use autogroup:danger-all as a dst"
+
+
+def _plain_reference(policy: PolicyFile, name: str, tag_context: str = "") -> str | None:
+    """A missing tag (`<tag_context>tag not found: "tag:x"`) or group in `name`; None when defined."""
     if _tag_missing(policy, name):
-        return f'tag not found: "{name}"'
+        return f'{tag_context}tag not found: "{name}"'
     if _group_missing(policy, name):
         return f'group not found: "{name}"'
     return None
+
+
+def _reference(policy: PolicyFile, name: str, refused: tuple[str, str], tag_context: str = "") -> str | None:
+    """What is wrong with naming `name` on this side of a rule, or None.
+
+    `refused` is `(autogroup, message)`: the one autogroup this side may not name and Tailscale's
+    message for it; any other name is checked by `_plain_reference`.
+    """
+    if name == refused[0]:
+        return refused[1]
+    return _plain_reference(policy, name, tag_context)
 
 
 def _definitions(policy: PolicyFile) -> Iterator[str]:
@@ -123,14 +140,11 @@ def _definitions(policy: PolicyFile) -> Iterator[str]:
                 yield f'groups["{group}"]: "{member}": group members cannot be recursive'
 
 
-def _src_problems(policy: PolicyFile, sources: Iterable[str]) -> Iterator[str]:
+def _src_problems(policy: PolicyFile, sources: Iterable[str], tag_context: str = "src=") -> Iterator[str]:
     for src in sources:
-        if src == "autogroup:self":
-            yield '"autogroup:self" not valid on the src side of a rule'
-        elif _tag_missing(policy, src):
-            yield f'src=tag not found: "{src}"'
-        elif _group_missing(policy, src):
-            yield f'group not found: "{src}"'
+        problem = _reference(policy, src, ("autogroup:self", SELF_AS_SRC), tag_context)
+        if problem:
+            yield problem
 
 
 def _self_needs_users(sources: Iterable[str], allow_wildcard: bool) -> bool:
@@ -157,12 +171,9 @@ def _acls(policy: PolicyFile) -> Iterator[str]:
                 yield f'dst="{dst}": hostport must contain a colon'
                 continue
             hosts.append(host)
-            if host == "autogroup:danger-all":
-                yield "cannot use autogroup:danger-all as a dst"
-            elif _tag_missing(policy, host):
-                yield f'dst="{host}": tag not found: "{host}"'
-            elif _group_missing(policy, host):
-                yield f'group not found: "{host}"'
+            problem = _reference(policy, host, ("autogroup:danger-all", DANGER_ALL_AS_DST), f'dst="{host}": ')
+            if problem:
+                yield problem
             try:
                 parse_ports(ports, (acl.proto.lower(),) if acl.proto else ("tcp", "udp", "icmp"))
             except PortSpecError as exc:
@@ -185,13 +196,7 @@ def _ssh(policy: PolicyFile) -> Iterator[str]:
         for env in _string_list(rule.extra.get("acceptEnv", [])):
             if env == "":
                 yield "acceptEnv values cannot be empty"
-        for src in rule.src:
-            if src == "autogroup:self":
-                yield '"autogroup:self" not valid on the src side of a rule'
-                continue
-            problem = _plain_reference(policy, src)
-            if problem:
-                yield problem
+        yield from _src_problems(policy, rule.src, tag_context="")
         for dst in rule.dst:
             problem = _plain_reference(policy, dst)
             if problem:
@@ -236,10 +241,7 @@ def _grants(policy: PolicyFile) -> Iterator[str]:
                 break
         yield from _src_problems(policy, grant.src)
         for dst in grant.dst:
-            if dst == "autogroup:danger-all":
-                yield "cannot use autogroup:danger-all as a dst"
-                continue
-            problem = _plain_reference(policy, dst)
+            problem = _reference(policy, dst, ("autogroup:danger-all", DANGER_ALL_AS_DST))
             if problem:
                 yield problem
         for via in _string_list(grant.extra.get("via", [])):

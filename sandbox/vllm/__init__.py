@@ -1,4 +1,4 @@
-"""A fake vLLM OpenAI-compatible server for the sandbox (reference/vllm-gb10.md §5-§6).
+"""A fake vLLM OpenAI-compatible server for the sandbox (docs/architecture.md §10.4).
 
 `serve()` starts one in a daemon thread; `python -m sandbox.vllm --host H --port P
 --served-model-name NAME [--api-key K] [--startup-seconds S]` runs one in the foreground, as the

@@ -1,6 +1,7 @@
 """A fake vLLM OpenAI-compatible server: the endpoints, auth rule and startup behaviour of `vllm serve`.
 
-Emulates reference/vllm-gb10.md §5-§6 without a model or a GPU:
+Emulates vLLM's OpenAI-compatible server as the GB10 deploy runs it (docs/architecture.md §10.4) without
+a model or a GPU, on the sandbox's HTTP scaffold (sandbox/http.py):
 
 | Request | Answer |
 |---|---|
@@ -50,9 +51,10 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from sandbox.http import JSON, EmulatorHandler, EmulatorServer, Reply, json_reply
 
 VERSION = "0.28.0+sandbox"
 """What `GET /version` reports."""
@@ -154,135 +156,17 @@ class ModelInfo:
     max_model_len: int = DEFAULT_MAX_MODEL_LEN
 
 
-class FakeVllm(ThreadingHTTPServer):
-    """A bound (not yet listening) fake vLLM; `start()` listens after the startup delay in a thread."""
-
-    daemon_threads = True
-
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        model: ModelInfo,
-        api_key: str | None = None,
-        startup_seconds: float = 0.0,
-        log: Any = None,
-    ) -> None:
-        super().__init__((check_bind_address(host), port), VllmHandler, bind_and_activate=False)
-        try:
-            self.server_bind()
-        except OSError:
-            self.server_close()
-            raise
-        self.model = model
-        self.api_key_digest = hashlib.sha256(api_key.encode()).digest() if api_key else None
-        self.startup_seconds = startup_seconds
-        self.metrics = Metrics()
-        self.log = log
-        self.listening = threading.Event()
-        """Set once the socket listens (the end of the simulated startup)."""
-        self._closing = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.started = int(time.time())
-
-    @property
-    def host(self) -> str:
-        """The bound address."""
-        return str(self.server_address[0])
-
-    @property
-    def port(self) -> int:
-        """The bound port (the real one when 0 was asked for)."""
-        return int(self.server_address[1])
-
-    @property
-    def url(self) -> str:
-        """`http://host:port`, the base URL clients use (without `/v1`)."""
-        return f"http://{self.host}:{self.port}"
-
-    def say(self, line: str) -> None:
-        """One log line, vLLM-style, to the log stream (stdout for the CLI, nothing when None)."""
-        if self.log is not None:
-            print(line, file=self.log, flush=True)
-
-    def run(self) -> None:
-        """Wait out the startup delay, listen, and serve until `close()` (blocks)."""
-        self.say(f"INFO vLLM API server version {VERSION}")
-        self.say(f"INFO Loading model {self.model.root} (sandbox: simulated, {self.startup_seconds:g}s)")
-        if not self.listening.is_set():
-            if self._closing.wait(self.startup_seconds):
-                return
-            self.server_activate()
-            self.listening.set()
-        self.say(f"INFO Starting vLLM API server on {self.url}")
-        self.say("INFO:     Application startup complete.")
-        self.say(f"INFO:     Uvicorn running on {self.url} (Press CTRL+C to quit)")
-        self.serve_forever(poll_interval=0.1)
-
-    def start(self) -> FakeVllm:
-        """Run `run()` in a daemon thread; returns at once (the port refuses until startup ends).
-
-        Without a startup delay the socket already listens when this returns.
-        """
-        if self.startup_seconds <= 0:
-            self.server_activate()
-            self.listening.set()
-        self._thread = threading.Thread(target=self.run, name=f"fake-vllm-{self.port}", daemon=True)
-        self._thread.start()
-        return self
-
-    def close(self) -> None:
-        """Stop serving (or abandon the startup) and release the port."""
-        self._closing.set()
-        if self.listening.is_set():
-            self.shutdown()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self.server_close()
-
-    def authorized(self, header: str | None) -> bool:
-        """Whether an `Authorization` header carries the API key (always, without a key)."""
-        if self.api_key_digest is None:
-            return True
-        scheme, _, token = (header or "").partition(" ")
-        if scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(hashlib.sha256(token.strip().encode()).digest(), self.api_key_digest)
-
-
-def serve(
-    host: str,
-    port: int,
-    model: str,
-    api_key: str | None = None,
-    startup_seconds: float = 0.0,
-    root: str | None = None,
-    max_model_len: int = DEFAULT_MAX_MODEL_LEN,
-) -> FakeVllm:
-    """Start a fake vLLM serving `model` (the served name) on `host:port` in a daemon thread.
-
-    :param host: a 127.0.0.0/8 address (anything else raises `ValueError`).
-    :param port: the TCP port; 0 picks a free one (read it from `.port`).
-    :param model: the served model name (`/v1/models` id).
-    :param api_key: when set, `/v1...` paths need `Authorization: Bearer <api_key>`.
-    :param startup_seconds: how long the bound port refuses connections before it listens.
-    :param root: the loaded model (`root` in `/v1/models`); defaults to `model`.
-    :param max_model_len: the context length `/v1/models` reports.
-    """
-    info = ModelInfo(served_names=(model,), root=root or model, max_model_len=max_model_len)
-    return FakeVllm(host, port, info, api_key=api_key, startup_seconds=startup_seconds).start()
-
-
 def _error(message: str, kind: str, status: int, param: str | None = None) -> dict[str, Any]:
     """vLLM's OpenAI-style error body."""
     return {"error": {"message": message, "type": kind, "param": param, "code": status}}
 
 
-class VllmHandler(BaseHTTPRequestHandler):
-    """One request: the auth rule, then dispatch by method and path."""
+class VllmHandler(EmulatorHandler):
+    """One request: the auth rule, then dispatch by method and path (OPTIONS is never checked)."""
 
     server: FakeVllm
     protocol_version = "HTTP/1.1"
+    methods = ("GET", "POST", "PUT", "DELETE", "OPTIONS")
 
     def version_string(self) -> str:
         """The `Server` header uvicorn sends."""
@@ -297,23 +181,18 @@ class VllmHandler(BaseHTTPRequestHandler):
         """Protocol errors, as warnings in the log."""
         self.server.say("WARNING  " + format % args)
 
-    def _send(self, status: int, body: bytes = b"", content_type: str = "application/json") -> None:
-        self.send_response(status)
-        if body or content_type != "application/json":
-            self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        if body and self.command != "HEAD":
-            self.wfile.write(body)
+    def _send(self, status: int, body: bytes = b"", content_type: str = JSON) -> None:
+        """An answer; an empty JSON one carries no `Content-Type`, as uvicorn sends it."""
+        self.send_reply(Reply(status, body, content_type if body or content_type != JSON else None))
 
     def _json(self, status: int, document: Any) -> None:
-        self._send(status, json.dumps(document, separators=(",", ":")).encode())
+        self.send_reply(json_reply(document, status, separators=(",", ":")))
 
     def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(min(length, MAX_BODY)) if length > 0 else b""
+        return self.read_body(limit=MAX_BODY)
 
-    def _dispatch(self) -> None:
+    def dispatch(self) -> None:
+        """The auth rule, then the route table (see the module docstring)."""
         path = urlsplit(self.path).path
         protected = self.command != "OPTIONS" and path.startswith(PROTECTED_PREFIXES)
         if protected and not self.server.authorized(self.headers.get("Authorization")):
@@ -340,26 +219,6 @@ class VllmHandler(BaseHTTPRequestHandler):
             self._json(405, {"detail": "Method Not Allowed"})
             return
         handler()
-
-    def do_GET(self) -> None:
-        """GET: see the route table in the module docstring."""
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        """POST: see the route table in the module docstring."""
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        """PUT: no route takes it (404 or 405)."""
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        """DELETE: no route takes it (404 or 405)."""
-        self._dispatch()
-
-    def do_OPTIONS(self) -> None:
-        """OPTIONS: never checked for the API key, as in vLLM."""
-        self._dispatch()
 
     def _empty(self) -> None:
         self._body()
@@ -510,6 +369,128 @@ class VllmHandler(BaseHTTPRequestHandler):
         for event in events:
             self.wfile.write(f"data: {json.dumps(event, separators=(',', ':'))}\n\n".encode())
         self.wfile.write(b"data: [DONE]\n\n")
+
+
+class FakeVllm(EmulatorServer[ModelInfo]):
+    """A bound (not yet listening) fake vLLM; `start()` listens after the startup delay in a thread."""
+
+    handler_class = VllmHandler
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        model: ModelInfo,
+        api_key: str | None = None,
+        startup_seconds: float = 0.0,
+        log: Any = None,
+    ) -> None:
+        super().__init__((check_bind_address(host), port), model, bind_and_activate=False)
+        try:
+            self.server_bind()
+        except OSError:
+            self.server_close()
+            raise
+        self.api_key_digest = hashlib.sha256(api_key.encode()).digest() if api_key else None
+        self.startup_seconds = startup_seconds
+        self.metrics = Metrics()
+        self.log = log
+        self.listening = threading.Event()
+        """Set once the socket listens (the end of the simulated startup)."""
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.started = int(time.time())
+
+    @property
+    def model(self) -> ModelInfo:
+        """What it serves (the server's backend)."""
+        return self.backend
+
+    @property
+    def host(self) -> str:
+        """The bound address."""
+        return str(self.server_address[0])
+
+    @property
+    def port(self) -> int:
+        """The bound port (the real one when 0 was asked for)."""
+        return int(self.server_address[1])
+
+    def say(self, line: str) -> None:
+        """One log line, vLLM-style, to the log stream (stdout for the CLI, nothing when None)."""
+        if self.log is not None:
+            print(line, file=self.log, flush=True)
+
+    def run(self) -> None:
+        """Wait out the startup delay, listen, and serve until `close()` (blocks)."""
+        self.say(f"INFO vLLM API server version {VERSION}")
+        self.say(f"INFO Loading model {self.model.root} (sandbox: simulated, {self.startup_seconds:g}s)")
+        if not self.listening.is_set():
+            if self._closing.wait(self.startup_seconds):
+                return
+            self.server_activate()
+            self.listening.set()
+        self.say(f"INFO Starting vLLM API server on {self.url}")
+        self.say("INFO:     Application startup complete.")
+        self.say(f"INFO:     Uvicorn running on {self.url} (Press CTRL+C to quit)")
+        self.serve_forever(poll_interval=0.1)
+
+    def start(self) -> FakeVllm:
+        """Run `run()` in a daemon thread; returns at once (the port refuses until startup ends).
+
+        Without a startup delay the socket already listens when this returns.
+        """
+        if self.startup_seconds <= 0:
+            self.server_activate()
+            self.listening.set()
+        self._thread = threading.Thread(target=self.run, name=f"fake-vllm-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop serving (or abandon the startup) and release the port."""
+        self._closing.set()
+        if self.listening.is_set():
+            self.shutdown()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.server_close()
+
+    def stop(self) -> None:
+        """`close()`."""
+        self.close()
+
+    def authorized(self, header: str | None) -> bool:
+        """Whether an `Authorization` header carries the API key (always, without a key)."""
+        if self.api_key_digest is None:
+            return True
+        scheme, _, token = (header or "").partition(" ")
+        if scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(hashlib.sha256(token.strip().encode()).digest(), self.api_key_digest)
+
+
+def serve(
+    host: str,
+    port: int,
+    model: str,
+    api_key: str | None = None,
+    startup_seconds: float = 0.0,
+    root: str | None = None,
+    max_model_len: int = DEFAULT_MAX_MODEL_LEN,
+) -> FakeVllm:
+    """Start a fake vLLM serving `model` (the served name) on `host:port` in a daemon thread.
+
+    :param host: a 127.0.0.0/8 address (anything else raises `ValueError`).
+    :param port: the TCP port; 0 picks a free one (read it from `.port`).
+    :param model: the served model name (`/v1/models` id).
+    :param api_key: when set, `/v1...` paths need `Authorization: Bearer <api_key>`.
+    :param startup_seconds: how long the bound port refuses connections before it listens.
+    :param root: the loaded model (`root` in `/v1/models`); defaults to `model`.
+    :param max_model_len: the context length `/v1/models` reports.
+    """
+    info = ModelInfo(served_names=(model,), root=root or model, max_model_len=max_model_len)
+    return FakeVllm(host, port, info, api_key=api_key, startup_seconds=startup_seconds).start()
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:

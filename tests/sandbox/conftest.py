@@ -1,21 +1,28 @@
-"""Fixtures shared by the emulated-host tests: a client key, the stand-in control plane, a host."""
+"""Fixtures shared by the emulated-host tests: a client key, the stand-in control plane, a host.
+
+asyncssh is first imported here through `sandbox` (never directly), so the sandbox's filter for
+asyncssh's DSA deprecation warnings (sandbox/__init__.py) is in place before it loads.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import asyncssh
 import pytest
 
 from sandbox.host import HostHandle, start_host
 from sandbox.host.state import is_alive
-from testing.host import StandInControl, containers
+from testing.host import StandInControl, containers, new_client_key
+
+if TYPE_CHECKING:
+    import asyncssh
 
 
 @pytest.fixture
 def client_key() -> asyncssh.SSHKey:
-    return asyncssh.generate_private_key("ssh-ed25519")
+    return new_client_key()
 
 
 @pytest.fixture

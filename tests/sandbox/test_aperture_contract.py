@@ -1,23 +1,23 @@
 """Contract tests of the Aperture emulator, over real HTTP (urllib), status and exact message.
 
-The contract is reference/aperture.md §2 and §4; emulator choices are in sandbox/aperture/models.py.
+The contract is docs/architecture.md §10.2; emulator choices are in sandbox/aperture/models.py and the
+modules it names.
 """
 
 from __future__ import annotations
 
 import json
 import socket
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sandbox.aperture import DEFAULT_CONFIG, IDENTITY_HEADER, ApertureServer, serve
+from testing.host import StubRequest, start_stub
 
 ADMIN = "admin@example.com"
 ALICE = "alice@example.com"
@@ -62,49 +62,28 @@ class Upstream:
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
-        upstream = self
+        self.serving = start_stub(self.answer)
+        self.server = self.serving.server
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                upstream.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
-                if self.path == "/v1/chat/completions":
-                    status, payload = (
-                        200,
-                        {
-                            "id": "chatcmpl-1",
-                            "object": "chat.completion",
-                            "model": body.get("model"),
-                            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}],
-                            "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
-                        },
-                    )
-                else:
-                    status, payload = 404, {"detail": "Not Found"}
-                raw = json.dumps(payload).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
+    def answer(self, request: StubRequest) -> tuple[int, Any]:
+        body = json.loads(request.body or b"{}")
+        self.requests.append({"path": request.path, "headers": request.headers, "body": body})
+        if request.method != "POST" or request.path != "/v1/chat/completions":
+            return 404, {"detail": "Not Found"}
+        return 200, {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "model": body.get("model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+        }
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        return self.server.url
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self.serving.stop()
 
 
 def closed_port() -> int:
@@ -351,85 +330,74 @@ GRANT_ADMIN = (
 )
 
 
-def _invalid_cases() -> list[Any]:
-    """(id, edit of the valid document, expected messages)."""
-    return [
-        pytest.param(lambda t: "", ["config must not be empty"], id="empty"),
-        pytest.param(lambda t: "// only a comment\n", ["config must not be empty"], id="comment-only"),
-        pytest.param(
-            lambda t: t.replace('"quotas": {', '"quotas" {', 1),
-            ["invalid HuJSON: line 17, column 12: expected ':' after key 'quotas'"],
-            id="invalid-hujson",
-        ),
-        pytest.param(
-            lambda t: t.replace('"quotas":', '"basurl": 1, "quotas":', 1),
-            ['unknown config key "basurl"'],
-            id="unknown-key",
-        ),
-        pytest.param(
-            lambda t: t.replace(
-                '"baseurl": "https://api.openai.com"', '"base_url": "https://api.openai.com"', 1
-            ),
-            ["provider openai has no baseurl configured"],
-            id="no-baseurl",
-        ),
-        pytest.param(
-            lambda t: t.replace('"models": ["legacy-model"]', '"models": []', 1),
-            ["provider versioned models must be a non-empty array of non-empty strings"],
-            id="models-empty",
-        ),
-        pytest.param(
-            lambda t: t.replace('"models": ["legacy-model"]', '"models": "legacy-model"', 1),
-            ["provider versioned models must be a non-empty array of non-empty strings"],
-            id="models-string",
-        ),
-        pytest.param(
-            lambda t: t.replace('"models": ["legacy-model"]', '"models": ["legacy-model", ""]', 1),
-            ["provider versioned models must be a non-empty array of non-empty strings"],
-            id="models-empty-string",
-        ),
-        pytest.param(
-            lambda t: t.replace('"models": ["gpt-5"]', '"models": ["gpt-5"], "authorization": "basic"', 1),
-            ["provider openai has invalid authorization type: basic"],
-            id="bad-authorization",
-        ),
-        pytest.param(
-            lambda t: t.replace('{ "models": "down/*" }', '{ "models": "gpu/*" }', 1),
-            ['models pattern "gpu/*" references provider "gpu" which does not match any declared provider'],
-            id="undeclared-provider",
-        ),
-        pytest.param(
-            lambda t: t.replace('{ "src": ["tag:ci', '{ "dst": ["tag:aperture"], "src": ["tag:ci', 1),
-            ['grants[2]: unknown grant field "dst"'],
-            id="grant-dst",
-        ),
-        pytest.param(
-            lambda t: t.replace(GRANT_ADMIN, GRANT_ADMIN.replace('"admin" }', '"user" }'), 1),
-            ["no grant assigns role admin"],
-            id="no-admin",
-        ),
-        pytest.param(
-            lambda t: (
-                t.replace('"quotas":', '"basurl": 1, "quotas":', 1)
-                .replace('"models": []', '"models": []', 1)
-                .replace('"models": ["legacy-model"]', '"models": []', 1)
-            ),
-            [
-                'unknown config key "basurl"',
-                "provider versioned models must be a non-empty array of non-empty strings",
-            ],
-            id="two-problems-in-order",
-        ),
-    ]
+EMPTY = "config must not be empty"
+MODELS_RULE = "provider versioned models must be a non-empty array of non-empty strings"
+LEGACY_MODELS = '"models": ["legacy-model"]'
+BASURL = ('"quotas":', '"basurl": 1, "quotas":')
+WHOLE = ""
+"""An `old` of "" in an edit: replace the whole document."""
+
+INVALID_EDITS: list[tuple[str, list[tuple[str, str]], list[str]]] = [
+    ("empty", [(WHOLE, "")], [EMPTY]),
+    ("comment-only", [(WHOLE, "// only a comment\n")], [EMPTY]),
+    (
+        "invalid-hujson",
+        [('"quotas": {', '"quotas" {')],
+        ["invalid HuJSON: line 17, column 12: expected ':' after key 'quotas'"],
+    ),
+    ("unknown-key", [BASURL], ['unknown config key "basurl"']),
+    (
+        "no-baseurl",
+        [('"baseurl": "https://api.openai.com"', '"base_url": "x"')],
+        ["provider openai has no baseurl configured"],
+    ),
+    ("models-empty", [(LEGACY_MODELS, '"models": []')], [MODELS_RULE]),
+    ("models-string", [(LEGACY_MODELS, '"models": "legacy-model"')], [MODELS_RULE]),
+    ("models-empty-string", [(LEGACY_MODELS, '"models": ["legacy-model", ""]')], [MODELS_RULE]),
+    (
+        "bad-authorization",
+        [('"models": ["gpt-5"]', '"authorization": "basic", "models": ["gpt-5"]')],
+        ["provider openai has invalid authorization type: basic"],
+    ),
+    (
+        "undeclared-provider",
+        [('"down/*"', '"gpu/*"')],
+        ['models pattern "gpu/*" references provider "gpu" which does not match any declared provider'],
+    ),
+    (
+        "grant-dst",
+        [('{ "src": ["tag:ci', '{ "dst": ["tag:aperture"], "src": ["tag:ci')],
+        ['grants[2]: unknown grant field "dst"'],
+    ),
+    (
+        "no-admin",
+        [(GRANT_ADMIN, GRANT_ADMIN.replace('"admin" }', '"user" }'))],
+        ["no grant assigns role admin"],
+    ),
+    (
+        "two-problems-in-order",
+        [BASURL, (LEGACY_MODELS, '"models": []')],
+        ['unknown config key "basurl"', MODELS_RULE],
+    ),
+]
+"""(id, edits of the valid document, expected messages); each edit replaces `old` once."""
 
 
-@pytest.mark.parametrize(("edit", "messages"), _invalid_cases())
+def edited(text: str, edits: list[tuple[str, str]]) -> str:
+    for old, new in edits:
+        text = new if old == WHOLE else replace_once(text, old, new)
+    return text
+
+
+@pytest.mark.parametrize(
+    ("edits", "messages"), [row[1:] for row in INVALID_EDITS], ids=[row[0] for row in INVALID_EDITS]
+)
 def test_put_of_invalid_config_is_422_with_each_message(
-    gateway: Gateway, edit: Callable[[str], str], messages: list[str]
+    gateway: Gateway, edits: list[tuple[str, str]], messages: list[str]
 ) -> None:
     text, etag = get(gateway)
     status, headers, body = call(
-        "PUT", f"{gateway.url}/aperture/config", {"config": edit(text)}, ADMIN, {"If-Match": etag}
+        "PUT", f"{gateway.url}/aperture/config", {"config": edited(text, edits)}, ADMIN, {"If-Match": etag}
     )
     assert (status, headers["Content-Type"], body["detail"], [e["message"] for e in body["errors"]]) == (
         422,

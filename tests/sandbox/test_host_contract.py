@@ -19,7 +19,7 @@ import pytest
 
 from sandbox.host import HostHandle, start_host
 from sandbox.host.state import is_alive, read_json, shim_calls
-from testing.host import RemoteResult, StandInControl, containers, free_port, run_remote
+from testing.host import RemoteResult, StandInControl, containers, free_port, run_remote, succeeded
 
 IMAGE = "vllm/vllm-openai:v0.28.0"
 MODEL = "sandbox/echo-model"
@@ -86,6 +86,14 @@ def docker_run(
         f"{extra} {IMAGE} Qwen/Qwen3.6-35B-A3B-FP8 --host {address} --port {port} --served-model-name {MODEL}"
     )
     return ssh(host, key, command)
+
+
+def start_vllm(host: HostHandle, key: asyncssh.SSHKey, address: str, extra: str = "") -> int:
+    """`docker run` the fake vLLM as `vllm-test` on a free port of `address`; the port, once healthy."""
+    port = free_port(address)
+    succeeded(docker_run(host, key, "vllm-test", address, port, extra))
+    wait_healthy(f"http://{address}:{port}")
+    return port
 
 
 def join(host: HostHandle, key: asyncssh.SSHKey, secret: str, tags: str = "tag:spark") -> Result:
@@ -228,8 +236,7 @@ def test_docker_run_starts_the_fake_vllm_on_its_host_and_port(
     host: HostHandle, client_key: asyncssh.SSHKey, vllm_address: str
 ) -> None:
     port = free_port(vllm_address)
-    result = docker_run(host, client_key, "vllm-test", vllm_address, port)
-    assert result.exit_status == 0, result.stderr
+    result = succeeded(docker_run(host, client_key, "vllm-test", vllm_address, port))
     assert len(result.stdout.strip()) == 64
     wait_healthy(f"http://{vllm_address}:{port}")
     status, body = http(f"http://{vllm_address}:{port}/v1/models")
@@ -248,9 +255,7 @@ def test_docker_inspect_status_is_running(
 def test_docker_rm_f_stops_the_process_and_frees_the_port(
     host: HostHandle, client_key: asyncssh.SSHKey, vllm_address: str
 ) -> None:
-    port = free_port(vllm_address)
-    docker_run(host, client_key, "vllm-test", vllm_address, port)
-    wait_healthy(f"http://{vllm_address}:{port}")
+    port = start_vllm(host, client_key, vllm_address)
     pid = containers(host)["vllm-test"]["pid"]
     result = ssh(host, client_key, "sudo docker rm -f vllm-test")
     assert (result.exit_status, result.stdout) == (0, "vllm-test\n")
@@ -292,9 +297,7 @@ def test_docker_run_with_a_taken_name_is_125(
 def test_docker_logs_tail_shows_the_startup_lines(
     host: HostHandle, client_key: asyncssh.SSHKey, vllm_address: str
 ) -> None:
-    port = free_port(vllm_address)
-    docker_run(host, client_key, "vllm-test", vllm_address, port)
-    wait_healthy(f"http://{vllm_address}:{port}")
+    start_vllm(host, client_key, vllm_address)
     everything = ssh(host, client_key, "sudo docker logs vllm-test").stdout.splitlines()
     assert "INFO:     Application startup complete." in everything
     assert ssh(host, client_key, "sudo docker logs --tail 2 vllm-test").stdout.splitlines() == everything[-2:]
@@ -303,11 +306,10 @@ def test_docker_logs_tail_shows_the_startup_lines(
 def test_docker_env_file_key_guards_v1_and_never_reaches_argv(
     host: HostHandle, client_key: asyncssh.SSHKey, vllm_address: str
 ) -> None:
-    port, api_key = free_port(vllm_address), "sk-env-file-only"
+    api_key = "sk-env-file-only"
     command = 'sudo install -d -m 700 /etc/sovereign-ai && cat > "$TMPDIR/e" && sudo install -m 600 "$TMPDIR/e" /etc/sovereign-ai/v.env'
     ssh(host, client_key, command, input=f"HF_TOKEN=hf_x\nVLLM_API_KEY={api_key}\n")
-    docker_run(host, client_key, "vllm-test", vllm_address, port, extra="--env-file /etc/sovereign-ai/v.env")
-    wait_healthy(f"http://{vllm_address}:{port}")
+    port = start_vllm(host, client_key, vllm_address, extra="--env-file /etc/sovereign-ai/v.env")
     assert http(f"http://{vllm_address}:{port}/v1/models")[0] == 401
     assert http(f"http://{vllm_address}:{port}/v1/models", key=api_key)[0] == 200
     pid = containers(host)["vllm-test"]["pid"]
@@ -336,9 +338,7 @@ def test_stop_ends_container_processes(
     handle = start_host(tmp_path / "s", [client_key.export_public_key().decode()], control.url)
     try:
         address = f"127.100.{control.subnet}.201"
-        port = free_port(address)
-        docker_run(handle, client_key, "vllm-test", address, port)
-        wait_healthy(f"http://{address}:{port}")
+        port = start_vllm(handle, client_key, address)
         record = containers(handle)["vllm-test"]
     finally:
         handle.stop()
@@ -353,10 +353,11 @@ def test_tailscale_up_with_a_key_file_from_stdin_consumes_the_key(
     host: HostHandle, client_key: asyncssh.SSHKey, control: StandInControl
 ) -> None:
     secret = control.add_key()
-    result = join(host, client_key, secret)
-    assert result.exit_status == 0, result.stderr
-    assert control.joins == [{"authKey": secret, "hostname": "spark", "tags": ["tag:spark"]}]
-    assert control.keys[secret].uses == 1
+    succeeded(join(host, client_key, secret))
+    assert (control.joins, control.keys[secret].uses) == (
+        [{"authKey": secret, "hostname": "spark", "tags": ["tag:spark"]}],
+        1,
+    )
 
 
 def test_tailscale_up_key_never_appears_in_argv(
@@ -461,9 +462,7 @@ def test_tailnet_address_is_bindable_by_the_fake_vllm(
 ) -> None:
     join(host, client_key, control.add_key())
     address = ssh(host, client_key, "tailscale ip -4").stdout.strip()
-    port = free_port(address)
-    docker_run(host, client_key, "vllm-test", address, port)
-    wait_healthy(f"http://{address}:{port}")
+    start_vllm(host, client_key, address)
 
 
 # -- ufw, systemctl -------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from components.host.inference_host import HF_CACHE, env_file_lines, script, vll
 from config.model import HostConfig
 from sandbox.host import HostHandle, start_host
 from sandbox.host.state import is_alive, locked_json, read_json, shim_calls
-from testing.host import RemoteResult, StandInControl, free_port, run_remote
+from testing.host import RemoteResult, StandInControl, free_port, run_remote, succeeded
 
 TAGS = ["tag:spark"]
 CONTAINER = "vllm-spark"
@@ -130,8 +130,7 @@ def test_join_consumes_the_key_sent_on_stdin(
     host: HostHandle, client_key: asyncssh.SSHKey, control: StandInControl
 ) -> None:
     secret = control.add_key()
-    result = join(host, client_key, secret)
-    assert result.exit_status == 0, result.stderr
+    result = succeeded(join(host, client_key, secret))
     assert control.joins == [{"authKey": secret, "hostname": "spark", "tags": TAGS}]
     assert result.stdout == f"join: joined as spark ({control.devices[0]['addresses'][0]})\n"
 

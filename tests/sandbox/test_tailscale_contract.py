@@ -1,10 +1,11 @@
 """Contract tests of the Tailscale API emulator, over real HTTP, asserting status and exact message.
 
-The contract is reference/tailscale-api.md §2-§4; emulator choices are documented in
-sandbox/tailscale/models.py and app.py. `TailscaleClient` below mimics tailscale-client-go v2.9.0:
-base URL + `/api/v2`, Basic auth `<key>:` (or Bearer for OAuth tokens), `Accept` on body-less
-requests and `Content-Type` on the others, and every >= 400 answer decoded as JSON
-`{"message", "data"}` (a non-JSON error body fails the test, as it breaks the real client).
+The contract is docs/architecture.md §10.1 (and https://tailscale.com/api); emulator choices are
+documented in sandbox/tailscale/models.py (which names a module per concept) and app.py.
+`TailscaleClient` below mimics tailscale-client-go v2.9.0: base URL + `/api/v2`, Basic auth `<key>:`
+(or Bearer for OAuth tokens), `Accept` on body-less requests and `Content-Type` on the others, and
+every >= 400 answer decoded as JSON `{"message", "data"}` (a non-JSON error body fails the test, as
+it breaks the real client).
 """
 
 from __future__ import annotations

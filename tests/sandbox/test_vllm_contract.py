@@ -1,4 +1,4 @@
-"""The fake vLLM over real HTTP: each endpoint rule of reference/vllm-gb10.md §5-§6 (sandbox/vllm)."""
+"""The fake vLLM over real HTTP: each endpoint rule of docs/architecture.md §10.4 (sandbox/vllm)."""
 
 from __future__ import annotations
 

@@ -6,14 +6,14 @@ import importlib.util
 import json
 import socket
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+
+from testing.host import StubRequest, start_stub
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,36 +31,20 @@ verify = _load()
 MODEL = "Qwen/Qwen3.6-35B-A3B-FP8"
 
 
-class Gateway(BaseHTTPRequestHandler):
+class Gateway:
     """A gateway double whose answer per path is set by the test."""
 
     answers: dict[str, tuple[int, Any]] = {}
     seen: list[tuple[str, str | None]] = []
 
-    def _answer(self) -> None:
-        self.seen.append((self.path, self.headers.get("X-Sandbox-Identity")))
-        status, body = self.answers[self.path]
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        self._answer()
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers["Content-Length"]))
-        self._answer()
-
-    def log_message(self, *args: Any) -> None:
-        pass
+    @classmethod
+    def answer(cls, request: StubRequest) -> tuple[int, Any]:
+        cls.seen.append((request.path, request.headers.get("X-Sandbox-Identity")))
+        return cls.answers[request.path]
 
 
 @pytest.fixture
 def gateway() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Gateway)
     Gateway.seen = []
     Gateway.answers = {
         "/v1/models": (200, {"object": "list", "data": [{"id": MODEL}]}),
@@ -72,11 +56,9 @@ def gateway() -> Iterator[str]:
             },
         ),
     }
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-    server.server_close()
+    serving = start_stub(Gateway.answer)
+    yield f"{serving.server.url}/v1"
+    serving.stop()
 
 
 def test_verify_passes_and_prints_the_client_settings(

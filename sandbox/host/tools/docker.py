@@ -32,13 +32,14 @@ import re
 import secrets
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sandbox import faults
 from sandbox.host.state import HostPaths, locked_json, observe, process_start_time, read_json, stop_process
+from sandbox.host.tools import ToolError, run_subcommand
 
 RUNTIMES = {
     "io.containerd.runc.v2": {"path": "runc"},
@@ -100,12 +101,8 @@ FLAG_OPTIONS = {
 EMPTY: dict[str, Any] = {"images": [], "containers": {}}
 
 
-class DockerError(Exception):
-    """A refused command: the message goes to stderr and the process exits with `status`."""
-
-    def __init__(self, message: str, status: int = 1) -> None:
-        super().__init__(message)
-        self.status = status
+class DockerError(ToolError):
+    """A refused docker command: the message goes to stderr and the process exits with `status`."""
 
 
 def _now() -> str:
@@ -457,14 +454,21 @@ def logs(args: Sequence[str], paths: HostPaths) -> int:
     return 0
 
 
+def _named(args: Sequence[str], document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any] | None]]:
+    """Each container named in `args` with its record; None (after the daemon's message) if missing."""
+    for name in [a for a in args if not a.startswith("-")]:
+        container = document["containers"].get(name)
+        if container is None:
+            print(f"Error response from daemon: No such container: {name}", file=sys.stderr)
+        yield name, container
+
+
 def stop(args: Sequence[str], paths: HostPaths) -> int:
     """`docker stop NAME...`: SIGTERM (then SIGKILL) the process; the container stays, `exited`."""
     status = 0
     with locked_json(paths.docker, EMPTY) as document:
-        for name in [a for a in args if not a.startswith("-")]:
-            container = document["containers"].get(name)
+        for name, container in _named(args, document):
             if container is None:
-                print(f"Error response from daemon: No such container: {name}", file=sys.stderr)
                 status = 1
                 continue
             stop_process(container.get("pid"), container.get("start_time"))
@@ -481,10 +485,8 @@ def rm(args: Sequence[str], paths: HostPaths) -> int:
     force = any(a in ("-f", "--force") for a in args)
     status = 0
     with locked_json(paths.docker, EMPTY) as document:
-        for name in [a for a in args if not a.startswith("-")]:
-            container = document["containers"].get(name)
+        for name, container in _named(args, document):
             if container is None:
-                print(f"Error response from daemon: No such container: {name}", file=sys.stderr)
                 status = status if force else 1
                 continue
             if observe(container).status in ("running", "restarting") and not force:
@@ -531,16 +533,6 @@ def main(argv: Sequence[str]) -> int:
     if not words:
         print("Usage:  docker [OPTIONS] COMMAND", file=sys.stderr)
         return 1
-    command = COMMANDS.get(words[0])
-    if command is None:
-        print(
-            f"docker: '{words[0]}' is not a docker command (sandbox emulates: {', '.join(COMMANDS)}).",
-            file=sys.stderr,
-        )
-        return 1
-    paths = HostPaths.from_env()
-    try:
-        return command(words[1:], paths)
-    except DockerError as exc:
-        print(str(exc), file=sys.stderr)
-        return exc.status
+    return run_subcommand(
+        COMMANDS, words, "docker: '{name}' is not a docker command (sandbox emulates: {emulated})."
+    )

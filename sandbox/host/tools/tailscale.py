@@ -10,7 +10,7 @@ Flags parse as Go's `flag` package does (`--x=v`, `--x v`, `-x v`; booleans `--x
   with the key; with no key it prints the login URL and fails like `--timeout` expiring.
   The join itself is the sandbox-only control-plane call below; its refusal message is printed as
   the CLI prints a backend error, e.g. `backend error: invalid key: API key k123 not valid`, exit 1.
-- `status --json` answers an `ipnstate.Status`-shaped document (reference/vllm-gb10.md §7): `Version`,
+- `status --json` answers an `ipnstate.Status`-shaped document (docs/architecture.md §10.4): `Version`,
   `TUN`, `BackendState` (`NeedsLogin` before a join, `Running`, `Stopped` after `down`), `HaveNodeKey`,
   `AuthURL`, `TailscaleIPs`, `Self{ID, PublicKey, HostName, DNSName (FQDN with a trailing dot), OS,
   TailscaleIPs, Tags, Online, ...}`, `Health`, `MagicDNSSuffix`, `CurrentTailnet`, `CertDomains`,
@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sandbox.host.state import HostPaths, locked_json, read_json
+from sandbox.host.tools import ToolError, run_subcommand
 
 VERSION = "1.84.0-sandbox"
 """What `tailscale version` and `status --json` report."""
@@ -87,7 +88,7 @@ VALUE_FLAGS = {
 DEFAULT_STATE: dict[str, Any] = {"backend_state": "NeedsLogin", "device": None, "prefs": {}, "peers": []}
 
 
-class CliError(Exception):
+class CliError(ToolError):
     """A failed command: the message goes to stderr and the CLI exits 1."""
 
 
@@ -358,15 +359,6 @@ def main(argv: Sequence[str]) -> int:
     if not argv:
         print("USAGE\n  tailscale [flags] <subcommand> [command flags]", file=sys.stderr)
         return 1
-    command = COMMANDS.get(argv[0])
-    if command is None:
-        print(
-            f"sandbox: `tailscale {argv[0]}` is not emulated (emulated: {', '.join(COMMANDS)})",
-            file=sys.stderr,
-        )
-        return 1
-    try:
-        return command(list(argv[1:]), HostPaths.from_env())
-    except CliError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
+    return run_subcommand(
+        COMMANDS, argv, "sandbox: `tailscale {name}` is not emulated (emulated: {emulated})"
+    )
