@@ -1,7 +1,7 @@
 """Figure 4 (second half): the policy pack's evaluation time on tailnet policies with N grants.
 
 Every policy of the pack, as `policies/__main__.py` lists them, evaluated the way the analyzer calls
-them (`tests/policies/helpers.py`): each resource policy on the `tailscale.Acl` whose policy file is
+them (`testing/policies.py`): each resource policy on the `tailscale.Acl` whose policy file is
 the program's generated one plus N user -> gateway grants, each stack policy on a stack holding it.
 The stack config is the production happy path, where every rule applies. Small N repeat until
 `MIN_SECONDS` have passed, so the figure is time per evaluation.

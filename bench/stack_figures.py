@@ -1,6 +1,6 @@
 """Figures 1, 3, 4 (preview ratio), 6 and the counts of 7: the real engine on one sandbox stack.
 
-One sandbox (`tests/integration/sandbox_stack.py`, OS-chosen ports) and one stack, in this order:
+One sandbox (`testing/sandbox_stack.py`, OS-chosen ports) and one stack, in this order:
 first deploy (figure 6's baseline), no-op `up`s (figure 1, and the plugin starts of figure 7),
 previews with and without the policy pack and of the bare program (figures 4 and 3), then a model
 swap (figure 6). Commands are the ones a user runs: `scripts/stack.sh up sandbox` (= `make up`)
