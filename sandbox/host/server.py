@@ -117,6 +117,7 @@ class HostSSHServer(asyncssh.SSHServer):
         self._connection = conn
         self._host.live.add(conn)
         _filter_env_requests(conn, self._host.accept_env)
+        _refuse_sha1_rsa_host_key(conn)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """End the commands of a connection that closed under them."""
@@ -326,6 +327,27 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
 
 
+SHA1_RSA = b"ssh-rsa"
+"""The SHA-1 RSA signature, off by default since OpenSSH 8.8 (https://www.openssh.com/txt/release-8.8)."""
+
+
+def _refuse_sha1_rsa_host_key(conn: asyncssh.SSHServerConnection) -> None:
+    """Offer the RSA host key as `rsa-sha2-256`/`rsa-sha2-512` only, as OpenSSH >= 8.8's sshd does.
+
+    asyncssh offers `ssh-rsa` too; a client that accepts only SHA-1 `ssh-rsa` (such as pulumi-command
+    with a pinned RSA `hostKey`, which offers just the key's type name) then fails the key exchange
+    here as it does against a real GB10's sshd. Both are read after this runs (asyncssh 2.24.1,
+    `_send_kexinit` and `choose_server_host_key`; the version is pinned in requirements).
+    """
+    # The offered list goes into the KEXINIT; the key chosen for the client's list comes from the
+    # dict (`choose_server_host_key`). Both are replaced, never edited: the dict is shared by every
+    # connection of the listener.
+    conn._server_host_key_algs = [alg for alg in conn._server_host_key_algs or () if alg != SHA1_RSA]
+    conn._server_host_keys = {  # type: ignore[assignment]
+        alg: keypair for alg, keypair in conn._server_host_keys.items() if alg != SHA1_RSA
+    }
+
+
 @dataclass
 class HostHandle:
     """A running emulated host: where to connect, what to pin, and `stop()`."""
@@ -338,6 +360,8 @@ class HostHandle:
     """The SSH port the OS chose."""
     host_key: str
     """The host public key line to pin, `ssh-ed25519 AAAA...`."""
+    rsa_host_key: str
+    """The host's RSA public key line, `ssh-rsa AAAA...` (a real sshd has one too)."""
     known_hosts: Path
     """A known_hosts file with `[127.0.0.1]:<port> <host_key>`."""
     paths: HostPaths
@@ -440,6 +464,10 @@ def start_host(
     public = host_key.export_public_key("openssh").decode().split()
     public_line = f"{public[0]} {public[1]}"
     (paths.directory / "ssh_host_ed25519_key.pub").write_text(public_line + "\n")
+    rsa_key = asyncssh.generate_private_key("ssh-rsa", key_size=2048)
+    rsa_public = rsa_key.export_public_key("openssh").decode().split()
+    rsa_line = f"{rsa_public[0]} {rsa_public[1]}"
+    (paths.directory / "ssh_host_rsa_key.pub").write_text(rsa_line + "\n")
     paths.settings.write_text(json.dumps({"vllm_startup_seconds": vllm_startup_seconds}))
     host = _Host(
         name=name,
@@ -461,7 +489,7 @@ def start_host(
             lambda: HostSSHServer(authorized, host),
             ADDRESS,
             port,
-            server_host_keys=[host_key],
+            server_host_keys=[host_key, rsa_key],
             process_factory=host.handle,
             encoding=None,
             allow_scp=False,
@@ -477,4 +505,6 @@ def start_host(
         raise
     port = server.get_port()
     paths.known_hosts.write_text(f"[{ADDRESS}]:{port} {public_line}\n")
-    return HostHandle(name, ADDRESS, port, public_line, paths.known_hosts, paths, loop, thread, server, host)
+    return HostHandle(
+        name, ADDRESS, port, public_line, rsa_line, paths.known_hosts, paths, loop, thread, server, host
+    )

@@ -6,6 +6,7 @@ one is the Tailscale API emulator in `sandbox/tailscale`.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import json
 import socket
@@ -125,6 +126,36 @@ def test_ssh_rejects_a_wrong_host_key(host: HostHandle, client_key: asyncssh.SSH
     wrong.write_text(f"[127.0.0.1]:{host.port} {other[0]} {other[1]}\n")
     with pytest.raises(asyncssh.HostKeyNotVerifiable):
         ssh(host, client_key, "true", known_hosts=wrong)
+
+
+def rsa_only(host: HostHandle, key: asyncssh.SSHKey, algs: list[str], tmp_path: Path) -> str:
+    """`uname -m` pinning the host's RSA key and offering only `algs` as host-key algorithms."""
+    known = tmp_path / "rsa_known_hosts"
+    known.write_text(f"[127.0.0.1]:{host.port} {host.rsa_host_key}\n")
+
+    async def go() -> str:
+        async with asyncssh.connect(
+            host.address, host.port, username="ubuntu", client_keys=[key], known_hosts=str(known),
+            server_host_key_algs=algs, agent_path=None, config=[],
+        ) as connection:  # fmt: skip
+            return str((await connection.run("uname -m")).stdout)
+
+    return asyncio.run(go())
+
+
+def test_the_rsa_host_key_is_offered_as_sha2(
+    host: HostHandle, client_key: asyncssh.SSHKey, tmp_path: Path
+) -> None:
+    assert host.rsa_host_key.startswith("ssh-rsa AAAA")
+    assert rsa_only(host, client_key, ["rsa-sha2-256"], tmp_path) == "aarch64\n"
+
+
+def test_sha1_ssh_rsa_host_key_is_refused_as_by_openssh_8_8(
+    host: HostHandle, client_key: asyncssh.SSHKey, tmp_path: Path
+) -> None:
+    """pulumi-command with a pinned RSA hostKey offers only `ssh-rsa` (connection.go:94 at v1.2.1)."""
+    with pytest.raises(asyncssh.KeyExchangeFailed, match="host key"):
+        rsa_only(host, client_key, ["ssh-rsa"], tmp_path)
 
 
 def test_ssh_rejects_an_unknown_client_key(host: HostHandle) -> None:
