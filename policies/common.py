@@ -154,7 +154,7 @@ def _context_for(raw: tuple[tuple[str, str | None], ...]) -> StackContext:
             )
     # Read without the environment: the pack decides production itself, and the tailnet facts do
     # not depend on the program's production-only cross-checks (pinned host keys, ...).
-    model = {key: values[key] for key in ("tailnet", "hosts", "gateway") if key in values}
+    model: dict[str, Any] = {key: values[key] for key in ("tailnet", "hosts", "gateway") if key in values}
     config: StackConfig | None = None
     if not problems:
         try:

@@ -2,7 +2,8 @@
 
 The launcher that the toolchain installs next to the `pulumi` CLI passes the two `--` options: the
 version to report (the CLI's, as upstream's host does) and the path of
-`pulumi-language-python-exec`, which sits next to the launcher.
+`pulumi-language-python-exec`, which sits next to the launcher. The engine adds `--tracing <endpoint>`
+when tracing is on, which upstream's host hands on to the program (main.go:116, 1223).
 """
 
 from __future__ import annotations
@@ -15,8 +16,14 @@ from plugins.serve import Lifetime, engine_address, serve, setup_logging
 
 
 def option(argv: list[str], name: str, default: str) -> str:
-    prefix = f"--{name}="
-    return next((arg[len(prefix) :] for arg in argv if arg.startswith(prefix)), default)
+    """`--name=value`, `-name=value`, `--name value` or `-name value` (Go's flag syntax)."""
+    for index, arg in enumerate(argv):
+        flag = arg.lstrip("-")
+        if arg.startswith("-") and flag.startswith(f"{name}="):
+            return flag[len(name) + 1 :]
+        if arg.startswith("-") and flag == name and index + 1 < len(argv):
+            return argv[index + 1]
+    return default
 
 
 def main(argv: list[str]) -> int:
@@ -24,11 +31,14 @@ def main(argv: list[str]) -> int:
 
     from plugins.language_python.runtime import PythonLanguageRuntime
 
+    tracing = option(argv, "tracing", "")
+    positional = [arg for arg in argv if arg != tracing]
     runtime = PythonLanguageRuntime(
-        engine=engine_address(argv),
+        engine=engine_address(positional),
         version=option(argv, "host-version", "3.274.1"),
         exec_script=option(argv, "exec-script", "pulumi-language-python-exec"),
         logger=setup_logging("language-python"),
+        tracing=tracing,
     )
 
     def register(server: grpc.Server, lifetime: Lifetime) -> None:
@@ -37,7 +47,7 @@ def main(argv: list[str]) -> int:
     try:
         return serve("language-python", register, stdout_to_log=False)
     finally:
-        runtime.programs.interrupt()
+        runtime.programs.cancel()
 
 
 if __name__ == "__main__":

@@ -1,39 +1,61 @@
 """The LanguageRuntime service: what the engine asks a Python language host, answered as upstream does.
 
-Upstream: github.com/pulumi/pulumi `sdk/python/cmd/pulumi-language-python/main.go`
-(docs/architecture.md §10.3).
+Upstream: `pythonLanguageHost` in main.go (citations as in `plugins/language_python/__init__.py`).
+An error upstream returns as a plain Go error reaches the engine as gRPC `Unknown` with its text, so
+every failure here aborts with `UNKNOWN` and upstream's wording.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import platform
-import subprocess
-import sys
+import queue
 import threading
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import grpc
 from google.protobuf import empty_pb2
 from pulumi.runtime.proto import language_pb2, language_pb2_grpc, plugin_pb2
 
-from plugins.language_python import packages, python_env
-from plugins.language_python.policy_proxy import PackLaunch, run_policy_pack
+from plugins.language_python import about, packages, python_env
+from plugins.language_python.engine_output import EngineWriters
+from plugins.language_python.install import (
+    InstallError,
+    ensure_venv,
+    install_dependencies,
+    install_package,
+    is_buildable_package,
+)
+from plugins.language_python.plugin_run import PluginError, plugin_command, run_plugin
+from plugins.language_python.policy_proxy import run_policy_pack
+from plugins.language_python.processes import Writer
 from plugins.language_python.program import RunningPrograms, run_arguments, run_environment, run_response
 
 M = TypeVar("M")
 
+FAILURES = (python_env.PythonEnvError, InstallError, packages.PackagesError, about.AboutError, PluginError)
+"""What upstream returns as an error; each aborts the call with its message."""
+
+NO_ENGINE = "when debugging or running explicitly, must call Handshake before Run"
+"""`connectToEngine` (main.go:308-324)."""
+
+
+def fail(context: grpc.ServicerContext, error: Exception | str) -> NoReturn:
+    """Abort the call as a Go error would reach the engine: `Unknown` with the text."""
+    context.abort(grpc.StatusCode.UNKNOWN, str(error))
+    raise AssertionError("unreachable")  # context.abort raises
+
 
 class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
-    """Runs Python programs and policy packs for the engine, as upstream's host does."""
+    """Runs Python programs and plugins for the engine, as upstream's host does."""
 
-    def __init__(self, engine: str, version: str, exec_script: str, logger: logging.Logger) -> None:
+    def __init__(
+        self, engine: str, version: str, exec_script: str, logger: logging.Logger, tracing: str = ""
+    ) -> None:
         self.engine = engine
         self.version = version
         self.exec_script = exec_script
+        self.tracing = tracing
         self.logger = logger
         self.programs = RunningPrograms()
 
@@ -45,200 +67,204 @@ class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
     def Handshake(
         self, request: language_pb2.LanguageHandshakeRequest, context: grpc.ServicerContext
     ) -> language_pb2.LanguageHandshakeResponse:
-        if request.engine_address:
-            self.engine = request.engine_address
+        self.engine = request.engine_address  # main.go:1890, even when empty
         return language_pb2.LanguageHandshakeResponse()
 
     # -- plugins the program needs --------------------------------------------------------------
 
-    def _env(self, info: language_pb2.ProgramInfo, context: grpc.ServicerContext) -> python_env.PythonEnv:
-        try:
-            env = python_env.resolve(
-                info.root_directory, python_env.options_dict(info.options), info.program_directory
-            )
-            python_env.validate(env, info.root_directory or info.program_directory)
-        except python_env.PythonEnvError as exc:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-        return env
-
-    def _packages(
-        self, info: language_pb2.ProgramInfo, context: grpc.ServicerContext
-    ) -> list[packages.Package]:
-        env = self._env(info, context)
-        try:
-            found = packages.required_packages(
-                packages.installed_distributions(env, info.program_directory or info.root_directory)
-            )
-        except (RuntimeError, subprocess.TimeoutExpired) as exc:
-            context.abort(grpc.StatusCode.UNKNOWN, str(exc))
-        self.logger.info("required packages: %s", [(p.name, p.version) for p in found])
-        return found
+    def _resolve(self, info: language_pb2.ProgramInfo, is_plugin: bool = False) -> python_env.PythonEnv:
+        """`parseOptions` then `ResolveToolchain`; raises `PythonEnvError`."""
+        options = python_env.parse_options(
+            info.root_directory, info.program_directory, python_env.options_dict(info.options), is_plugin
+        )
+        return python_env.resolve(options)
 
     def GetRequiredPackages(
         self, request: language_pb2.GetRequiredPackagesRequest, context: grpc.ServicerContext
     ) -> language_pb2.GetRequiredPackagesResponse:
-        dependencies = _dependencies(self._packages(request.info, context), plugin_pb2.PackageDependency)
-        return language_pb2.GetRequiredPackagesResponse(packages=dependencies)
+        """main.go:326-368: create a missing venv (pip's output to the engine), then read the packages."""
+        try:
+            env = self._resolve(request.info)
+            writers = EngineWriters(self.engine, self.logger)
+            try:
+                ensure_venv(env, request.info.program_directory, writers.info, writers.error)
+            finally:
+                writers.close()
+            about.validate_version(env)
+            found = packages.required_packages(env)
+        except FAILURES as exc:
+            fail(context, exc)
+        self.logger.info("required packages: %s", [(p.name, p.version) for p in found])
+        return language_pb2.GetRequiredPackagesResponse(packages=[_dependency(p) for p in found])
 
     def GetRequiredPlugins(
         self, request: language_pb2.GetRequiredPluginsRequest, context: grpc.ServicerContext
     ) -> language_pb2.GetRequiredPluginsResponse:
-        """The older form of `GetRequiredPackages`, which engines still call."""
-        plugins = _dependencies(self._packages(request.info, context), plugin_pb2.PluginDependency)
-        return language_pb2.GetRequiredPluginsResponse(plugins=plugins)
+        """main.go:371-375: upstream answers only `GetRequiredPackages`; the engine falls back to this
+        older call only when that one is unimplemented (pkg `resource/plugin/langruntime_plugin.go:243`)."""
+        context.abort(grpc.StatusCode.UNIMPLEMENTED, "method GetRequiredPlugins not implemented")
+        raise AssertionError("unreachable")
 
     # -- running --------------------------------------------------------------------------------
 
     def Run(
         self, request: language_pb2.RunRequest, context: grpc.ServicerContext
     ) -> language_pb2.RunResponse:
-        env = self._env(request.info, context)
-        argv = [env.python, *run_arguments(request, self.engine, self.exec_script)]
+        """main.go:997-1202."""
+        if not self.engine:
+            fail(context, NO_ENGINE)
+        if request.attach_debugger:  # upstream's debugCommand errors come back as a RunResponse error
+            return language_pb2.RunResponse(error=_not_supported("attaching a debugger"))
+        try:
+            env = self._resolve(request.info)
+            env.validate()
+            python_env.refuse_typechecker(env.options)
+            argv = env.command(*run_arguments(request, self.engine, self.exec_script, self.tracing))
+        except FAILURES as exc:
+            fail(context, exc)
         self.logger.info("run %s (dry_run=%s)", request.stack, request.dryRun)
-        code = self.programs.run(argv, run_environment(request, env), request.pwd)
-        self.logger.info("program exited %d", code)
-        return run_response(code)
+        code, error = self.programs.run(
+            argv, run_environment(request, env.command_env()), context.add_callback
+        )
+        self.logger.info("program exited %s %s", code, error)
+        return run_response(code, error)
 
     def RunPlugin(
         self, request: language_pb2.RunPluginRequest, context: grpc.ServicerContext
     ) -> Iterator[language_pb2.RunPluginResponse]:
-        info = request.info
-        plugin_dir = request.program or info.program_directory or info.root_directory
-        options = python_env.options_dict(info.options)
-        if request.kind != "analyzer":
-            options.setdefault("virtualenv", "venv")
+        """main.go:1528-1728: a policy pack behind the proxy (`policy_proxy.py`), else `plugin_run.py`."""
+        if not self.engine:
+            fail(context, NO_ENGINE)
         try:
-            env = python_env.resolve(info.root_directory or plugin_dir, options, plugin_dir)
-            python_env.validate(env, plugin_dir)
-        except python_env.PythonEnvError as exc:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-        base_env = env.environ(_env_list(request.env))
-        self.logger.info("run plugin %s (%s) from %s", request.name, request.kind, plugin_dir)
-        if request.kind == "analyzer":
-            launch = PackLaunch(env.python, plugin_dir, _last_positional(request.args), base_env)
-            yield from run_policy_pack(launch, self.logger, context)
-            return
-        yield from _stream([env.python, plugin_dir, *request.args], base_env, request.pwd, context)
+            command = plugin_command(request)
+        except PluginError as exc:
+            fail(context, exc)
+        self.logger.info("run plugin %s (%s): %s", request.name, request.kind, command.argv)
+        if command.analyzer:
+            yield from run_policy_pack(command, context)
+        else:
+            yield from run_plugin(command, context)
 
     def InstallDependencies(
         self, request: language_pb2.InstallDependenciesRequest, context: grpc.ServicerContext
     ) -> Iterator[language_pb2.InstallDependenciesResponse]:
+        """main.go:1311-1377 (`pulumi install`), pip's output streamed back as it comes."""
         info = request.info
-        root = info.root_directory or request.directory
         try:
-            env = python_env.resolve(root, python_env.options_dict(info.options), request.directory)
-        except python_env.PythonEnvError as exc:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(exc))
-        base = dict(os.environ)
-        if env.virtualenv is not None and not Path(env.python).exists():
-            yield language_pb2.InstallDependenciesResponse(
-                stdout=f"Creating virtual environment {env.virtualenv}...\n".encode()
+            options = python_env.parse_options(
+                info.root_directory,
+                info.program_directory,
+                python_env.options_dict(info.options),
+                request.is_plugin,
             )
-            yield from _stream_install(
-                [sys.executable, "-m", "venv", str(env.virtualenv)], base, root, context
-            )
-        requirements = Path(info.program_directory or root) / "requirements.txt"
-        if not requirements.exists():
-            requirements = Path(root) / "requirements.txt"
-        if requirements.exists():
-            yield from _stream_install(
-                [env.python, "-m", "pip", "install", "-r", str(requirements)],
-                env.environ(base),
-                root,
-                context,
-            )
-        yield language_pb2.InstallDependenciesResponse(stdout=b"Finished installing dependencies\n")
+        except FAILURES as exc:
+            fail(context, exc)
+
+        def work(stdout: Writer, stderr: Writer) -> None:
+            stdout(b"Installing dependencies...\n\n")
+            env = python_env.resolve(options)
+            tools = request.use_language_version_tools
+            if request.is_plugin and _buildable(info.program_directory):
+                install_package(env, info.program_directory, tools, stdout, stderr)
+            install_dependencies(env, info.program_directory, tools, stdout, stderr)
+            stdout(b"Finished installing dependencies\n\n")
+
+        yield from _streamed_work(work, context)
 
     # -- describing -----------------------------------------------------------------------------
 
     def About(
         self, request: language_pb2.AboutRequest, context: grpc.ServicerContext
     ) -> language_pb2.AboutResponse:
-        env = self._env(request.info, context)
-        version = subprocess.run(
-            [env.python, "-c", "import platform; print(platform.python_version())"],
-            capture_output=True, text=True, timeout=60,
-        ).stdout.strip() or platform.python_version()  # fmt: skip
+        """main.go:1453-1485; without `info`, upstream's old default (pip, ambient Python)."""
+        try:
+            if request.HasField("info"):
+                env = self._resolve(request.info)
+            else:
+                env = python_env.resolve(python_env.PythonOptions("", "", toolchain="pip"))
+            found = about.about(env)
+        except FAILURES as exc:
+            fail(context, exc)
+        metadata = {
+            "toolchain": env.toolchain_name,
+            "toolchainVersion": found.toolchain_version,
+            "typechecker": env.typechecker_name,
+        }
         return language_pb2.AboutResponse(
-            executable=env.python,
-            version=version,
-            metadata={"toolchain": env.toolchain, "toolchainVersion": _pip_version(env), "typechecker": ""},
+            executable=found.executable, version=found.version, metadata=metadata
         )
 
     def GetProgramDependencies(
         self, request: language_pb2.GetProgramDependenciesRequest, context: grpc.ServicerContext
     ) -> language_pb2.GetProgramDependenciesResponse:
-        env = self._env(request.info, context)
+        """main.go:1487-1515: `pip list`, top-level packages only unless transitive ones are asked for."""
         try:
-            dists = packages.installed_distributions(env, request.info.program_directory or request.pwd)
-        except RuntimeError as exc:
-            context.abort(grpc.StatusCode.UNKNOWN, str(exc))
-        return language_pb2.GetProgramDependenciesResponse(
-            dependencies=[
-                language_pb2.DependencyInfo(name=str(d["name"]), version=str(d["version"]))
-                for d in sorted(dists, key=lambda d: str(d["name"]).lower())
-            ]
-        )
+            env = self._resolve(request.info)
+            listed = packages.list_packages(env, request.transitiveDependencies)
+        except packages.PackagesError as exc:
+            fail(context, f"failed to get python dependencies: {exc}")
+        except FAILURES as exc:
+            fail(context, exc)
+        dependencies = [language_pb2.DependencyInfo(name=name, version=version) for name, version in listed]
+        return language_pb2.GetProgramDependenciesResponse(dependencies=dependencies)
 
     def Cancel(self, request: empty_pb2.Empty, context: grpc.ServicerContext) -> empty_pb2.Empty:
+        """main.go:2032-2035: for good; running programs get SIGINT (`program.py`)."""
         self.logger.info("cancel")
-        self.programs.interrupt()
+        self.programs.cancel()
         return empty_pb2.Empty()
 
 
-def _dependencies(found: list[packages.Package], message: Callable[..., M]) -> list[M]:
-    """Each package as a `PackageDependency` or (the older call's) `PluginDependency`."""
-    return [message(name=p.name, kind=p.kind, version=p.version, server=p.server) for p in found]
+def _dependency(package: packages.Package) -> plugin_pb2.PackageDependency:
+    return plugin_pb2.PackageDependency(
+        name=package.name,
+        kind=package.kind,
+        version=package.version,
+        server=package.server,
+        parameterization=_parameterization(package.parameterization),
+        extension=_parameterization(package.extension),
+    )
 
 
-def _env_list(pairs: list[str]) -> dict[str, str]:
-    """`RunPluginRequest.env` (`K=V` strings) as a dict; the host's own environment when empty."""
-    if not pairs:
-        return dict(os.environ)
-    return dict(pair.split("=", 1) for pair in pairs if "=" in pair)
+def _parameterization(value: packages.Parameterization | None) -> plugin_pb2.PackageParameterization | None:
+    if value is None:
+        return None
+    return plugin_pb2.PackageParameterization(name=value.name, version=value.version, value=value.value)
 
 
-def _last_positional(args: list[str]) -> str:
-    positional = [arg for arg in args if not arg.startswith("-")]
-    return positional[-1] if positional else ""
+def _buildable(directory: str) -> bool:
+    try:
+        return is_buildable_package(directory)
+    except InstallError as exc:
+        raise InstallError(f"checking if plugin is a buildable package: {exc}") from exc
 
 
-def _pip_version(env: python_env.PythonEnv) -> str:
-    proc = subprocess.run(
-        [env.python, "-c", "import importlib.metadata as m; print(m.version('pip'))"],
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    return proc.stdout.strip()
+def _not_supported(what: str) -> str:
+    return (
+        f"{what} is not supported by this project's build of the Python language host; "
+        + python_env.UPSTREAM_HOST
+    )
 
 
-def _stream(
-    argv: list[str], env: dict[str, str], cwd: str, context: grpc.ServicerContext
-) -> Iterator[language_pb2.RunPluginResponse]:
-    """Run a plugin process, streaming its stdout and stderr, then its exit code."""
-    process = subprocess.Popen(argv, env=env, cwd=cwd or None, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    context.add_callback(process.kill)
-    assert process.stdout is not None and process.stderr is not None
-    err = process.stderr
-    errors: list[bytes] = []
-    reader = threading.Thread(target=lambda: errors.extend(iter(err.readline, b"")), daemon=True)
-    reader.start()
-    for line in iter(process.stdout.readline, b""):
-        yield language_pb2.RunPluginResponse(stdout=line)
-    code = process.wait()
-    reader.join(5)
-    for line in errors:
-        yield language_pb2.RunPluginResponse(stderr=line)
-    yield language_pb2.RunPluginResponse(exitcode=code)
-
-
-def _stream_install(
-    argv: list[str], env: dict[str, str], cwd: str, context: grpc.ServicerContext
+def _streamed_work(
+    work: Callable[[Writer, Writer], None], context: grpc.ServicerContext
 ) -> Iterator[language_pb2.InstallDependenciesResponse]:
-    for item in _stream(argv, env, cwd, context):
-        kind = item.WhichOneof("output")
-        if kind == "stdout":
-            yield language_pb2.InstallDependenciesResponse(stdout=item.stdout)
-        elif kind == "stderr":
-            yield language_pb2.InstallDependenciesResponse(stderr=item.stderr)
-        elif item.exitcode != 0:
-            context.abort(grpc.StatusCode.UNKNOWN, f"`{' '.join(argv)}` exited {item.exitcode}")
+    """Run `work` in a thread, yielding what it writes; its failure aborts the call with its message."""
+    output: queue.Queue[object] = queue.Queue()
+
+    def run() -> None:
+        try:
+            work(
+                lambda chunk: output.put(language_pb2.InstallDependenciesResponse(stdout=chunk)),
+                lambda chunk: output.put(language_pb2.InstallDependenciesResponse(stderr=chunk)),
+            )
+            output.put(None)
+        except Exception as exc:  # a failure, or a bug: either way the call must end, with its text
+            output.put(exc)
+
+    threading.Thread(target=run, daemon=True).start()
+    while (item := output.get()) is not None:
+        if isinstance(item, Exception):
+            fail(context, item)
+        assert isinstance(item, language_pb2.InstallDependenciesResponse)
+        yield item

@@ -2,12 +2,15 @@
 
 A small fixture program (tests/fixtures/engine_program) with config, a secret, dynamic resources and
 stack outputs goes through preview, up, a no-op up, refresh, stack output and destroy; programs that
-fail show their error once; the policy pack judges a stack by that stack's own environment.
+fail show their error once; the policy pack judges a stack by that stack's own environment; a missing
+virtualenv is created as upstream's host creates it.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -135,22 +138,36 @@ def test_policy_pack_judges_the_stack_by_its_own_environment(
 
 
 def test_about_and_plugin_ls_show_the_engine_parts(project: Path, env: dict[str, str]) -> None:
+    """`pulumi about` names the toolchain as upstream's host does (`Pip`, typechecker `None`), and lists
+    the resource plugins the engine found through GetRequiredPackages (the host no longer answers the
+    older GetRequiredPlugins, as upstream's does not)."""
     about = ok(pulumi(["about"], project, env))
     assert f"language  python     {TOOLCHAIN.PULUMI_VERSION}" in about
     assert f"executable='{project / 'venv' / 'bin' / 'python'}'" in about
-    assert "toolchain='pip'" in about
-    plugins = ok(pulumi(["plugin", "ls"], project, env))
-    assert "tailscale" in plugins and "0.29.2" in plugins
-    assert "command" in plugins and "1.2.1" in plugins
+    assert "toolchain='Pip'" in about
+    assert "typechecker='None'" in about
+    plugins = about.split("Plugins", 1)[1].split("Host", 1)[0]
+    assert re.search(r"resource\s+command\s+1\.2\.1", plugins), plugins
+    assert re.search(r"resource\s+tailscale\s+0\.29\.2", plugins), plugins
+    installed = ok(pulumi(["plugin", "ls"], project, env))
+    assert "tailscale" in installed and "0.29.2" in installed
+    assert "command" in installed and "1.2.1" in installed
 
 
-def test_a_missing_virtualenv_says_how_to_create_it(project: Path, env: dict[str, str]) -> None:
+def test_a_missing_virtualenv_is_created_by_preview(project: Path, env: dict[str, str]) -> None:
+    """Upstream's GetRequiredPackages creates it (`python3 -m venv`, pip's upgrade, requirements) and the
+    preview goes on; the old host failed, telling the user to create it."""
     (project / "venv").unlink()
-    result = pulumi(["preview"], project, env)
-    assert result.returncode != 0
+    result = pulumi(["preview"], project, env, timeout=900)
     output = result.stdout + result.stderr
-    assert "The 'virtualenv' option in Pulumi.yaml is set to" in output
-    assert "python3 -m venv" in output
+    assert result.returncode == 0, output
+    assert "+ 3 to create" in output
+    assert (project / "venv" / "bin" / "python").exists()
+    assert not (project / "venv").is_symlink()
+    frozen = subprocess.run(
+        [str(project / "venv" / "bin" / "python"), "-m", "pip", "freeze"], capture_output=True, text=True
+    )
+    assert "pulumi==3.272.0" in frozen.stdout
 
 
 def test_pulumi_install_creates_the_virtualenv_and_installs_requirements(
