@@ -16,6 +16,21 @@ cd "$root"
 if ! python3 scripts/toolchain.py ready; then
   exit 1
 fi
+
+# pulumi-command opens SSH_AUTH_SOCK before it dials and fails every remote step at once when that
+# socket cannot be opened (github.com/pulumi/pulumi-command v1.2.1 remote/connection.go:131-145),
+# e.g. a shell that outlived its agent. The steps log in with the stack's own key, so a dead socket
+# is dropped for this run, saying so; a live agent is left alone.
+agent_socket_usable() {
+  python3 -c 'import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.settimeout(2)
+s.connect(sys.argv[1])' "$1" 2>/dev/null
+}
+if [ -n "${SSH_AUTH_SOCK:-}" ] && ! agent_socket_usable "$SSH_AUTH_SOCK"; then
+  echo "==> SSH_AUTH_SOCK=$SSH_AUTH_SOCK is not a usable agent socket; unset for this run"
+  unset SSH_AUTH_SOCK
+fi
 stack_file="Pulumi.$stack.yaml"
 if [ ! -f "$stack_file" ]; then
   echo "stack.sh: $stack_file not found: copy Pulumi.dev.yaml to $stack_file and edit it" >&2

@@ -1,19 +1,23 @@
 """The project's own `command` 1.2.1 resource plugin: `command:remote:Command` over SSH (asyncssh).
 
 Upstream's `pulumi-resource-command` cannot be had where Pulumi comes only from the Go module proxy,
-so this plugin does what upstream (github.com/pulumi/pulumi-command, `provider/pkg/provider/remote/`)
-does for the resource the program uses (docs/architecture.md §10.3). Modules, one concept each:
+so this plugin does exactly what upstream (github.com/pulumi/pulumi-command v1.2.1,
+`provider/pkg/provider/remote/`, served by github.com/pulumi/pulumi-go-provider v1.3.0, over
+golang.org/x/crypto v0.48.0 `ssh/`) does for the resource the program uses, failures and error texts
+included (docs/architecture.md §9 "Faithful, not kinder", §10.3). Modules, one concept each:
 
-- `redact`: hiding secret values in any text a user or a log file sees;
-- `connection`: the `connection` input, and dialling with upstream's retries and host-key pinning;
+- `values`: property values in wire form as go-provider sees them (nested secrets, unknowns, nulls,
+  deep equality, detailed-diff paths);
+- `schema`: the inputs as upstream declares them, and go-provider's generic Check on them;
+- `keys`: `hostKey` and `privateKey` read as x/crypto reads them, with its errors;
+- `auth`: client authentication in x/crypto's order over upstream's methods;
+- `connection`: the `connection` input, `SSHConfig`, and dialling with upstream's retries;
 - `session`: one SSH session whose environment is set with confirmed `env` requests;
-- `stream`: command output lines sent to the engine as they arrive;
+- `stream`: messages for the engine (output lines as they arrive, warnings, errors);
 - `background`: the asyncio loop the SSH work runs on;
 - `run`: one command run (environment, stdin, streamed output, outputs, failure message);
-- `remote_command`: `command:remote:Command`'s Check, Diff, Create, Update, Delete and Read;
+- `remote_command`: `command:remote:Command`'s Check, Diff, Create, Update and Delete;
 - `provider`: the `pulumirpc.ResourceProvider` gRPC service and `register`.
-
-Property values on the wire (secrets, unknowns, detailed-diff paths) are `plugins.wire`'s.
 """
 
 import warnings

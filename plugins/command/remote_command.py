@@ -1,24 +1,23 @@
-"""`command:remote:Command`'s Check, Diff, Create, Update, Delete and Read, on plain property maps.
+"""`command:remote:Command`'s Check, Diff, Create, Update and Delete, on property maps in wire form.
 
-Upstream: github.com/pulumi/pulumi-command `provider/pkg/provider/remote/command.go` and
-`remote/commandController.go`, and github.com/pulumi/pulumi-go-provider `infer/resource.go` (the
-generic Check/Diff/secrets rules).
+Upstream: github.com/pulumi/pulumi-command v1.2.1 `provider/pkg/provider/remote/commandController.go`
+(the resource) and github.com/pulumi/pulumi-go-provider v1.3.0 `infer/resource.go` (the generic rules
+around it). Values stay as the engine sent them (`values`): a secret nested in `connection` or in
+one environment value stays exactly there, in the inputs and in the outputs.
 
-- Check fills `connection` defaults (port 22, user root, dialErrorLimit 10, perDialTimeout 15) and
-  `addPreviousOutputInEnv` true, and keeps `connection` secret.
-- Diff compares old inputs with new ones; every change is an update (`triggers` replace because the
-  SDK sets `replace_on_changes=["triggers[*]"]`, which the engine matches against the detailed paths).
-- Create: id `<name>` + 8 hex; a preview returns the inputs with `stdout`/`stderr` unknown; without
-  `create` nothing runs and both are `""`.
-- Update runs `update`, else `create`, else nothing (previous outputs kept); a preview marks the
-  outputs unknown when something would run.
-- Delete runs `delete` with the stored connection, environment, stdin and logging; the previous
-  outputs are in `PULUMI_COMMAND_STDOUT`/`_STDERR` (unless `addPreviousOutputInEnv` is false).
-- Read (answered by `provider`) returns the state unchanged.
+- Check: `schema` (mapping errors, the connection's defaults, schema secrets; nothing else).
+- Diff: old inputs against new inputs; every difference is an update at its property path, except
+  `triggers` added or removed as a whole, which is a replace (`resource.go:1132-1253`).
+- Create: id `<name>` + 8 hex (`commandController.go:40`); outputs are the inputs plus `stdout` and
+  `stderr`; a preview leaves them unknown; without `create` nothing runs and both are `""`.
+- Update: runs `update`, else `create`, else nothing (the previous outputs stay); a preview keeps the
+  previous outputs unless an input is unknown or differs from the state (`resource.go:545-590`).
+- Delete: runs the stored `delete`, if any, with the stored inputs and outputs.
+- Read (answered by `provider`) returns the state unchanged (`resource.go:1353-1364`).
 
-Secrets: outputs keep every input's secret marking. `stdout`/`stderr` are also secret when the
-command, its stdin or its environment held a secret (upstream leaves them plain and relies on
-`additional_secret_outputs`; a command may print what it was given).
+Secrets: outputs keep the inputs' marking where it is; `stdout` and `stderr` are never marked by the
+provider (no input shares their name, `resource.go:772-807`), which is why a program that may see a
+secret in a command's output asks for `additional_secret_outputs`.
 """
 
 from __future__ import annotations
@@ -27,23 +26,20 @@ import secrets as random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from plugins.command import NOT_IMPLEMENTED
-from plugins.command.connection import DEFAULTS, Connection
-from plugins.command.redact import Redactor, secret_strings
-from plugins.command.run import LOGGING, CommandFailed, Run
-from plugins.wire import UNKNOWN, RevealedProps, changed_paths, has_unknown
+from plugins.command import NOT_IMPLEMENTED, schema
+from plugins.command.connection import Connection
+from plugins.command.run import Run
+from plugins.command.values import Props, deep_equals, is_unknown, object_diff, plain, skip_nulls
+from plugins.wire import UNKNOWN
 
 TOKEN = "command:remote:Command"
 IMPLEMENTED = (TOKEN,)
-STRING_INPUTS = ("create", "update", "delete", "stdin")
 STREAMS = ("stdout", "stderr")
-ALWAYS_SECRET = ("connection",)
-"""Secret in the schema whatever the program says."""
-STREAM_SECRET_SOURCES = ("create", "update", "delete", "stdin", "environment")
-"""A secret in any of these makes `stdout` and `stderr` secret too."""
+REPLACE_ON_CHANGES = ("triggers",)
+"""Inputs with `provider:"replaceOnChanges"` (`common/inputs.go:10`), matched against whole paths."""
 
-Execute = Callable[[Run, Redactor], tuple[str, str]]
-"""Runs one command (with the given redactor for messages); returns (stdout, stderr)."""
+Execute = Callable[[Run], tuple[str, str]]
+"""Runs one command; returns (stdout, stderr)."""
 
 
 def name_of(urn: str, name: str = "") -> str:
@@ -51,139 +47,126 @@ def name_of(urn: str, name: str = "") -> str:
     return name or urn.rsplit("::", 1)[-1]
 
 
-def check(type_token: str, news: RevealedProps) -> tuple[RevealedProps, list[tuple[str, str]]]:
-    """The inputs with defaults filled, and `(property, reason)` failures."""
+def check(type_token: str, news: Props) -> tuple[Props, list[schema.Failure]]:
+    """The checked inputs and `(property, reason)` failures (`infer/resource.go:1027-1046`)."""
+    news = skip_nulls(news)
     if type_token not in IMPLEMENTED:
         return news, [("", f"{type_token} is {NOT_IMPLEMENTED}")]
-    values = dict(news.values)
-    failures: list[tuple[str, str]] = []
-    connection = values.get("connection")
-    if connection is None:
-        failures.append(("connection", "missing required property 'connection'"))
-    elif isinstance(connection, dict):
-        connection = {**DEFAULTS, **{k: v for k, v in connection.items() if v is not None}}
-        values["connection"] = connection
-        if connection.get("proxy"):
-            failures.append(("connection.proxy", f"connection.proxy is {NOT_IMPLEMENTED}"))
-        elif not has_unknown(connection):
-            try:
-                Connection.from_input(connection)
-            except ValueError as exc:
-                failures.append(("connection", str(exc)))
-    elif connection != UNKNOWN:
-        failures.append(("connection", "connection must be an object"))
-    for key in STRING_INPUTS:
-        if values.get(key) is not None and not isinstance(values[key], str):
-            failures.append((key, f"{key} must be a string"))
-    environment = values.get("environment")
-    if environment not in (None, UNKNOWN) and (
-        not isinstance(environment, dict) or not all(isinstance(v, str) for v in environment.values())
-    ):
-        failures.append(("environment", "environment must be a map of strings"))
-    logging = values.get("logging")
-    if logging is not None and logging != UNKNOWN and logging not in LOGGING:
-        failures.append(("logging", f"logging must be one of {', '.join(LOGGING)}; got {logging!r}"))
-    if values.get("triggers") not in (None, UNKNOWN) and not isinstance(values["triggers"], list):
-        failures.append(("triggers", "triggers must be a list"))
-    values.setdefault("addPreviousOutputInEnv", True)
-    return RevealedProps(values, set(news.secret_keys) | {"connection"}), failures
+    failures = schema.failures(news)
+    if failures:
+        return schema.apply_secrets(news), failures
+    return schema.apply_secrets(schema.with_defaults(news)), []
 
 
 @dataclass
 class DiffResult:
-    """Changed top-level keys and the detailed `{path: add|delete|update}`."""
+    """`DiffResponse`: whether anything changed, and `{path: kind}` with kinds such as `update`,
+    `add&replace` (`provider.go:95-103`)."""
 
-    keys: list[str] = field(default_factory=list)
+    changes: bool = False
     detailed: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def diffs(self) -> list[str]:
+        """The top-level keys of every changed path (`provider.go:191-217`)."""
+        return sorted({_head(path) for path in self.detailed})
 
-def _ignored(path: str, ignore: list[str]) -> bool:
-    return any(path == rule or path.startswith((rule + ".", rule + "[")) for rule in ignore)
+    @property
+    def replaces(self) -> list[str]:
+        """The top-level keys of the paths that replace."""
+        return sorted({_head(path) for path, kind in self.detailed.items() if kind.endswith("&replace")})
 
 
-def diff(old_inputs: RevealedProps, news: RevealedProps, ignore_changes: list[str]) -> DiffResult:
-    """Every difference between old and new inputs, as updates."""
-    old = {k: v for k, v in old_inputs.values.items() if k not in STREAMS}
+def _head(path: str) -> str:
+    """The first element of a property path: `a` of `a.b`, `a[0]` and `a["x"]`, `x` of `["x"].y`."""
+    if path.startswith('["'):
+        return path[2 : path.index('"]')].replace('\\"', '"')
+    for index, char in enumerate(path):
+        if char in ".[":
+            return path[:index]
+    return path
+
+
+def diff(old_inputs: Props, news: Props, state: Props, ignore_changes: list[str]) -> DiffResult:
+    """Old inputs against new ones (`infer/resource.go:1155-1253`)."""
+    news = _with_ignored(skip_nulls(news), skip_nulls(state), ignore_changes)
+    news = {k: v for k, v in news.items() if k != "version" and not k.startswith("__")}
     detailed = {
-        path: kind
-        for path, kind in changed_paths(old, dict(news.values)).items()
-        if not _ignored(path, ignore_changes)
+        path: f"{kind}&replace" if path in REPLACE_ON_CHANGES else kind
+        for path, kind in object_diff(skip_nulls(old_inputs), news).items()
     }
-    keys = sorted({path.split(".", 1)[0].split("[", 1)[0] for path in detailed})
-    return DiffResult(keys, detailed)
+    return DiffResult(bool(detailed), detailed)
 
 
-def redactor(props: RevealedProps) -> Redactor:
-    """Hides this resource's secrets: connection credentials and secret stdin, environment, commands."""
-    values: list[str] = []
-    connection = props.values.get("connection")
-    if isinstance(connection, dict):
-        values += [
-            str(connection[k]) for k in ("password", "privateKey", "privateKeyPassword") if connection.get(k)
-        ]
-    for key in STREAM_SECRET_SOURCES:
-        if key in props.secret_keys:
-            values += secret_strings(props.values.get(key))
-    return Redactor(values)
+def _with_ignored(news: Props, state: Props, ignore_changes: list[str]) -> Props:
+    """Each ignored key takes its value from the state, when the state has that exact key
+    (`resource.go:1159-1164`, `1419-1424`)."""
+    return news | {key: state[key] for key in ignore_changes if key in state}
 
 
-def _run(name: str, props: RevealedProps, command: str, previous: tuple[str, str]) -> Run:
-    values = props.values
-    try:
-        connection = Connection.from_input(values.get("connection") or {})
-    except ValueError as exc:
-        raise CommandFailed(str(exc)) from None
-    keep_previous = values.get("addPreviousOutputInEnv", True) is not False
+def _run(props: Props, command: str, previous: tuple[str, str]) -> Run:
+    """A run of `command` with the connection, environment, stdin and logging of `props`."""
+    add_previous = plain(props.get("addPreviousOutputInEnv"))
+    keep_previous = add_previous is None or add_previous is True
+    environment = plain(props.get("environment")) or {}
     return Run(
-        resource=name,
         command=command,
-        connection=connection,
-        environment={str(k): str(v) for k, v in (values.get("environment") or {}).items()},
-        stdin=values.get("stdin") or None,
-        logging=values.get("logging") or "stdoutAndStderr",
+        connection=Connection.from_input(plain(props.get("connection")) or {}),
+        environment={str(k): str(v) for k, v in environment.items()},
+        stdin=plain(props.get("stdin")),
+        logging=plain(props.get("logging")),
         previous_stdout=previous[0] if keep_previous else "",
         previous_stderr=previous[1] if keep_previous else "",
     )
 
 
-def _with_streams(inputs: RevealedProps, stdout: str, stderr: str) -> RevealedProps:
-    secret_keys = set(inputs.secret_keys) | {"connection"}
-    if secret_keys & set(STREAM_SECRET_SOURCES):
-        secret_keys |= set(STREAMS)
-    values = {k: v for k, v in inputs.values.items() if k not in STREAMS}
-    return RevealedProps(values | {"stdout": stdout, "stderr": stderr}, secret_keys)
+def _previous(state: Props) -> tuple[str, str]:
+    """The state's `stdout` and `stderr` (the engine may have made them secret)."""
+    return str(plain(state.get("stdout")) or ""), str(plain(state.get("stderr")) or "")
 
 
-def create(name: str, inputs: RevealedProps, preview: bool, execute: Execute) -> tuple[str, RevealedProps]:
-    """The new id and outputs; runs `create` unless previewing."""
+def create(name: str, inputs: Props, preview: bool, execute: Execute) -> tuple[str, Props]:
+    """The new id and outputs; runs `create` unless previewing (`commandController.go:31-60`)."""
     resource_id = name + random.token_hex(4)
+    outputs = skip_nulls(inputs)
     if preview:
-        return resource_id, _with_streams(inputs, UNKNOWN, UNKNOWN)
-    command = inputs.values.get("create")
-    if not command:
-        return resource_id, _with_streams(inputs, "", "")
-    stdout, stderr = execute(_run(name, inputs, command, ("", "")), redactor(inputs))
-    return resource_id, _with_streams(inputs, stdout, stderr)
+        return resource_id, outputs | {"stdout": UNKNOWN, "stderr": UNKNOWN}
+    command = plain(outputs.get("create"))
+    if command is None:
+        return resource_id, outputs | {"stdout": "", "stderr": ""}
+    stdout, stderr = execute(_run(outputs, command, ("", "")))
+    return resource_id, outputs | {"stdout": stdout, "stderr": stderr}
 
 
-def update(
-    name: str, state: RevealedProps, news: RevealedProps, preview: bool, execute: Execute
-) -> RevealedProps:
-    """The new outputs; runs `update`, else `create`, unless previewing."""
-    previous = (str(state.values.get("stdout") or ""), str(state.values.get("stderr") or ""))
-    command = news.values.get("update") or news.values.get("create")
-    if not command:
-        return _with_streams(news, *previous)
+def _inputs_changed(state: Props, news: Props) -> bool:
+    """Whether an input is unknown or differs from the state's value (`resource.go:565-587`)."""
+    for key in schema.INPUT_FIELDS:
+        if is_unknown(news.get(key)) or (key in state and not deep_equals(news.get(key), state[key])):
+            return True
+    return False
+
+
+def update(state: Props, news: Props, preview: bool, ignore_changes: list[str], execute: Execute) -> Props:
+    """The new outputs; runs `update`, else `create`, unless previewing (`commandController.go:63-83`)."""
+    state = skip_nulls(state)
+    outputs = _with_ignored(skip_nulls(news), state, ignore_changes)
+    previous = _previous(state)
     if preview:
-        return _with_streams(news, UNKNOWN, UNKNOWN)
-    stdout, stderr = execute(_run(name, news, command, previous), redactor(news))
-    return _with_streams(news, stdout, stderr)
+        streams = (UNKNOWN, UNKNOWN) if _inputs_changed(state, outputs) else previous
+        return outputs | dict(zip(STREAMS, streams, strict=True))
+    command = plain(outputs.get("update"))
+    if command is None:
+        command = plain(outputs.get("create"))
+    if command is None:
+        return outputs | dict(zip(STREAMS, previous, strict=True))
+    stdout, stderr = execute(_run(outputs, command, previous))
+    return outputs | {"stdout": stdout, "stderr": stderr}
 
 
-def delete(name: str, state: RevealedProps, execute: Execute) -> None:
-    """Runs the stored `delete`, if any, with the stored connection, environment and stdin."""
-    command = state.values.get("delete")
-    if not command:
+def delete(state: Props, execute: Execute) -> None:
+    """Runs the stored `delete`, if any, with the stored inputs and outputs (`commandController.go:86-92`)."""
+    state = skip_nulls(state)
+    command = plain(state.get("delete"))
+    if command is None:
         return
-    previous = (str(state.values.get("stdout") or ""), str(state.values.get("stderr") or ""))
-    execute(_run(name, state, command, previous), redactor(state))
+    execute(_run(state, command, _previous(state)))

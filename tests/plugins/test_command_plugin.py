@@ -1,9 +1,9 @@
 """The project's `command` plugin over gRPC, against the emulated GB10 host over real SSH: the protocol.
 
-Identity, Check, Create, Update, Delete, Read and Diff as upstream answers them. One plugin process
-serves the whole module (as the engine would for a deployment); each test has its own host. What
-the engine would show a user is what the `RecordingEngine` received. Connections, failures, output
-streaming, secrets and Cancel: test_command_ssh.py.
+Identity, Check, Create, Update, Delete, Read and Diff, each expected value taken from upstream's source
+(github.com/pulumi/pulumi-command v1.2.1, github.com/pulumi/pulumi-go-provider v1.3.0), cited where it
+is asserted. One plugin process serves the whole module (as the engine would for a deployment); each
+test has its own host. Dialling: test_command_dial.py; runs, output, secrets, Cancel: test_command_ssh.py.
 """
 
 from __future__ import annotations
@@ -12,32 +12,41 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import asyncssh
+import grpc
+import pytest
 from google.protobuf import empty_pb2
 from pulumi.runtime.proto import provider_pb2
 
-from plugins.wire import SECRET_SIG, SIG_KEY, UNKNOWN, secret, to_python, to_struct
+from plugins.wire import OUTPUT_VALUE_SIG, SIG_KEY, UNKNOWN, secret, to_python, to_struct
 from sandbox.host import HostHandle
-from tests.plugins.command_harness import Plugin, commands_run, connection, urn
+from tests.plugins.command_harness import HOST_KEY, KEY, Plugin, commands_run, connection, program_inputs, urn
 from tests.plugins.harness import recording_engine, start_plugin
 
 # Plugin identity and provider configuration.
 
 
-def test_plugin_info_handshake_and_configure_answer_as_upstream(plugin: Plugin) -> None:
+def test_plugin_info_and_configure_answer_as_upstream(plugin: Plugin) -> None:
     assert plugin.stub.GetPluginInfo(empty_pb2.Empty()).version == "1.2.1"
-    handshake = plugin.stub.Handshake(provider_pb2.ProviderHandshakeRequest())
-    assert handshake.accept_secrets and handshake.accept_resources
     configured = plugin.stub.Configure(
-        provider_pb2.ConfigureRequest(acceptSecrets=True, acceptResources=True)
+        provider_pb2.ConfigureRequest(acceptSecrets=True, acceptResources=True, sends_old_inputs=True)
     )
-    assert configured.acceptSecrets and configured.supportsPreview and configured.acceptResources
-    assert configured.acceptOutputs
+    # go-provider v1.3.0 provider.go:794-799 sets these four and nothing else.
+    assert (configured.acceptSecrets, configured.supportsPreview) == (True, True)
+    assert (configured.acceptResources, configured.acceptOutputs) == (True, True)
+    assert configured.supports_autonaming_configuration is False
     assert to_python(
         plugin.stub.CheckConfig(provider_pb2.CheckRequest(news=to_struct({"version": "1.2.1"}))).inputs
     ) == {"version": "1.2.1"}
+
+
+def test_handshake_is_unimplemented_as_upstream(plugin: Plugin) -> None:
+    """go-provider v1.3.0's server embeds `UnimplementedResourceProviderServer` and defines no
+    Handshake (provider.go:605-611), so the engine gets UNIMPLEMENTED and falls back to Configure."""
+    with pytest.raises(grpc.RpcError) as caught:
+        plugin.stub.Handshake(provider_pb2.ProviderHandshakeRequest(engine_address="127.0.0.1:1"))
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 
 def test_importing_asyncssh_prints_no_dsa_deprecation_warning(tmp_path: Path) -> None:
@@ -64,28 +73,89 @@ def test_importing_asyncssh_prints_no_dsa_deprecation_warning(tmp_path: Path) ->
 # Check.
 
 
-def test_check_fills_upstream_defaults_and_keeps_connection_secret(plugin: Plugin) -> None:
-    inputs = plugin.checked("defaults", {"connection": secret({"host": "10.0.0.5"}), "create": "true"})
-    assert inputs["connection"][SIG_KEY] == SECRET_SIG
-    assert inputs["connection"]["value"] == {
-        "host": "10.0.0.5",
-        "port": 22,
-        "user": "root",
-        "dialErrorLimit": 10,
-        "perDialTimeout": 15,
+def test_check_stores_exactly_what_upstream_stores_for_the_program_connection(plugin: Plugin) -> None:
+    """The inputs Check returns are what the engine stores and later diffs: they must be upstream's
+    byte for byte, or every step of a stack deployed here shows `[diff: -addPreviousOutputInEnv
+    ~connection]` under upstream's plugin."""
+    assert plugin.checked("contract", program_inputs()) == {
+        # apply_secrets.go:97-101 walks the struct: nested provider:"secret" fields are marked where
+        # they are (connection.go:46 privateKey), then connection itself (command.go:46).
+        "connection": secret(
+            {
+                "host": "192.168.1.50",
+                "port": 22,
+                "user": "ubuntu",
+                "privateKey": secret(KEY),
+                "hostKey": HOST_KEY,  # not parsed at Check: connection.go:88-92 runs in Dial
+                # apply_defaults.go:108-118 fills Annotate's SetDefaults where absent:
+                "dialErrorLimit": 10,  # connection.go:73 (dialErrorDefault, :32)
+                "perDialTimeout": 15,  # connection.go:78
+            }
+        ),
+        "create": "sudo true",
+        "triggers": ["spark", "tag:gpu"],
+        # no addPreviousOutputInEnv: command.go:48 has no SetDefault; absent stays absent.
     }
-    assert inputs["addPreviousOutputInEnv"] is True
-    plain = plugin.checked("plain", {"connection": {"host": "h"}})
-    assert plain["connection"][SIG_KEY] == SECRET_SIG, "connection is secret in the schema"
 
 
-def test_check_reports_bad_inputs_by_property(plugin: Plugin) -> None:
-    response = plugin.check("bad", {"connection": secret({"port": 22}), "logging": "loud"})
+def test_check_fills_user_and_port_only_where_absent_and_keeps_nulls_out(plugin: Plugin) -> None:
+    inputs = plugin.checked("defaults", {"connection": {"host": "10.0.0.5", "user": None}, "stdin": None})
+    # connection.go:57,61 SetDefault user "root", port 22; nulls are skipped on read (go-provider
+    # provider.go:649-658 SkipNulls) so a null user is absent and takes the default.
+    assert inputs == {
+        "connection": secret(
+            {"host": "10.0.0.5", "user": "root", "port": 22, "dialErrorLimit": 10, "perDialTimeout": 15}
+        )
+    }
+    kept = plugin.checked("kept", {"connection": {"host": "h", "port": 2222, "dialErrorLimit": -1}})
+    assert kept["connection"]["value"]["port"] == 2222 and kept["connection"]["value"]["dialErrorLimit"] == -1
+
+
+def test_check_marks_every_schema_secret_where_it_is(plugin: Plugin) -> None:
+    conn = {
+        "host": "h",
+        "password": "pw",
+        "privateKey": "k",
+        "privateKeyPassword": "kp",
+        "agentSocketPath": "/a",
+    }
+    value = plugin.checked("secrets", {"connection": conn})["connection"]["value"]
+    # connection.go:43,46,47 tag password, privateKey, privateKeyPassword provider:"secret".
+    assert (value["password"], value["privateKey"], value["privateKeyPassword"]) == (
+        secret("pw"),
+        secret("k"),
+        secret("kp"),
+    )
+    assert value["agentSocketPath"] == "/a" and value["host"] == "h"
+
+
+def test_check_reports_mapping_errors_in_the_mapper_words(plugin: Plugin) -> None:
+    """go-provider resource.go:1098-1130 turns github.com/pulumi/pulumi sdk `util/mapper` errors
+    (errors.go) into check failures, and returns the inputs with secrets applied, no defaults."""
+    response = plugin.check("bad", {"connection": {"port": 22}, "create": 5})
     reasons = {failure.property: failure.reason for failure in response.failures}
-    assert "connection.host is required" in reasons["connection"]
-    assert "logging must be one of stdout, stderr, stdoutAndStderr, none" in reasons["logging"]
-    response = plugin.check("key", {"connection": secret({"host": "h", "hostKey": "not a key"})})
-    assert "authorized_keys line" in response.failures[0].reason
+    assert (
+        reasons["create"]
+        == "Field 'create' on 'remote.CommandInputs' must be a 'string'; got 'float64' instead"
+    )
+    assert reasons["connection"] == (
+        "An error occurred decoding 'CommandInputs.connection': 1 failures decoding:\n"
+        "\thost: Missing required field 'host' on 'remote.Connection'"
+    )
+    assert to_python(response.inputs)["connection"] == secret({"port": 22})
+    missing = plugin.check("missing", {"create": "true"})
+    assert [(f.property, f.reason) for f in missing.failures] == [
+        ("connection", "Missing required field 'connection' on 'remote.CommandInputs'")
+    ]
+
+
+def test_check_accepts_what_upstream_accepts_an_unparsable_host_key_and_any_logging(plugin: Plugin) -> None:
+    """Check does not parse `hostKey` (connection.go:88-92 runs when a command runs) nor check the
+    `logging` enum (the mapper stores any string in `Logging`)."""
+    inputs = plugin.checked(
+        "lenient", {"connection": {"host": "h", "hostKey": "not a key"}, "logging": "loud"}
+    )
+    assert inputs["connection"]["value"]["hostKey"] == "not a key" and inputs["logging"] == "loud"
 
 
 def test_check_refuses_what_this_build_does_not_implement(plugin: Plugin) -> None:
@@ -95,44 +165,50 @@ def test_check_refuses_what_this_build_does_not_implement(plugin: Plugin) -> Non
             "not implemented by this build of the command plugin; install the upstream plugin"
             in response.failures[0].reason
         )
-    response = plugin.check("proxy", {"connection": secret({"host": "h", "proxy": {"host": "bastion"}})})
+    response = plugin.check("proxy", {"connection": {"host": "h", "proxy": {"host": "bastion"}}})
     assert "connection.proxy is not implemented by this build" in response.failures[0].reason
 
 
 def test_check_passes_unknowns_through_in_a_preview(plugin: Plugin) -> None:
-    inputs = plugin.checked("unknown", {"connection": secret({"host": UNKNOWN}), "create": UNKNOWN})
+    inputs = plugin.checked(
+        "unknown", {"connection": {"host": UNKNOWN, "privateKey": UNKNOWN}, "create": UNKNOWN}
+    )
     assert inputs["create"] == UNKNOWN
-    assert inputs["connection"]["value"]["host"] == UNKNOWN
+    value = inputs["connection"]["value"]
+    assert value["host"] == UNKNOWN and value["port"] == 22
+    # An unknown secret is what putil.MakeSecret makes of a computed value (putil.go:58-64): an
+    # output value, secret, without a value.
+    assert value["privateKey"] == {SIG_KEY: OUTPUT_VALUE_SIG, "secret": True}
+    whole = plugin.checked("unknown-whole", {"connection": UNKNOWN})
+    assert whole["connection"] == {SIG_KEY: OUTPUT_VALUE_SIG, "secret": True}
 
 
 # Create, Update, Delete, Read.
 
 
+def test_create_returns_exactly_the_checked_inputs_plus_stdout_and_stderr(
+    plugin: Plugin, host: HostHandle, client_key: asyncssh.SSHKey, audit_path: Path
+) -> None:
+    news = {"connection": connection(host, client_key), "create": "echo out; echo err >&2; echo last"}
+    inputs = plugin.checked("create", news)
+    resource_id, outputs = plugin.create("create", news)
+    assert re.fullmatch(r"create[0-9a-f]{8}", resource_id), "commandController.go:40 NewUniqueHex(name, 8, 0)"
+    # CommandOutputs{CommandInputs, BaseOutputs} (command.go:70-73), encoded with the inputs' secrets
+    # (resource.go:1299); stdout/stderr share no input's name, so never secret (resource.go:772-807).
+    assert outputs == inputs | {"stdout": "out\nlast", "stderr": "err"}, "one trailing newline dropped"
+    assert "addPreviousOutputInEnv" not in outputs
+    assert commands_run(audit_path) == ["echo out; echo err >&2; echo last"]
+
+
 def test_preview_create_returns_inputs_with_unknown_outputs_and_runs_nothing(
     plugin: Plugin, host: HostHandle, client_key: asyncssh.SSHKey, audit_path: Path
 ) -> None:
-    resource_id, outputs = plugin.create(
-        "preview", {"connection": connection(host, client_key), "create": "echo hi"}, preview=True
-    )
+    news = {"connection": connection(host, client_key), "create": "echo hi"}
+    resource_id, outputs = plugin.create("preview", news, preview=True)
     assert resource_id.startswith("preview")
-    assert outputs["stdout"] == UNKNOWN and outputs["stderr"] == UNKNOWN
-    assert outputs["create"] == "echo hi"
+    # markComputed (resource.go:545-563): on create, outputs not mirroring an input are unknown.
+    assert outputs == plugin.checked("preview", news) | {"stdout": UNKNOWN, "stderr": UNKNOWN}
     assert commands_run(audit_path) == []
-
-
-def test_create_runs_the_command_and_returns_inputs_plus_outputs(
-    plugin: Plugin, host: HostHandle, client_key: asyncssh.SSHKey, audit_path: Path
-) -> None:
-    resource_id, outputs = plugin.create(
-        "create", {"connection": connection(host, client_key), "create": "echo out; echo err >&2; echo last"}
-    )
-    assert re.fullmatch(r"create[0-9a-f]{8}", resource_id)
-    assert outputs["stdout"] == "out\nlast", "one trailing newline dropped"
-    assert outputs["stderr"] == "err"
-    assert outputs["create"] == "echo out; echo err >&2; echo last"
-    assert outputs["connection"][SIG_KEY] == SECRET_SIG
-    assert outputs["addPreviousOutputInEnv"] is True
-    assert commands_run(audit_path) == ["echo out; echo err >&2; echo last"]
 
 
 def test_create_without_a_create_command_runs_nothing(
@@ -143,63 +219,21 @@ def test_create_without_a_create_command_runs_nothing(
     assert commands_run(audit_path) == []
 
 
-def test_stdin_is_sent_then_closed_and_only_when_not_empty(
+def test_absent_add_previous_output_in_env_means_true_only_when_a_command_runs(
     plugin: Plugin, host: HostHandle, client_key: asyncssh.SSHKey
 ) -> None:
-    _, outputs = plugin.create(
-        "stdin", {"connection": connection(host, client_key), "create": "wc -c", "stdin": "abc\n"}
-    )
-    assert outputs["stdout"].strip() == "4"
-    _, outputs = plugin.create(
-        "no-stdin", {"connection": connection(host, client_key), "create": "wc -c", "stdin": ""}
-    )
-    assert outputs["stdout"].strip() == "0", "an empty stdin sends nothing; the command reads EOF"
-
-
-def test_environment_is_set_with_setenv_not_on_the_command_line(
-    plugin: Plugin, host: HostHandle, client_key: asyncssh.SSHKey, audit_path: Path
-) -> None:
-    _, outputs = plugin.create(
-        "env",
-        {
-            "connection": connection(host, client_key),
-            "create": 'echo "$SOVEREIGN_A/$LANG"',
-            "environment": {"SOVEREIGN_A": "one", "LANG": "C"},
-        },
-    )
-    assert outputs["stdout"] == "one/C"
-    assert commands_run(audit_path) == ['echo "$SOVEREIGN_A/$LANG"']
-
-
-def test_an_environment_variable_the_server_refuses_fails_with_upstream_wording(
-    plugin: Plugin, host: HostHandle, client_key: asyncssh.SSHKey, audit_path: Path
-) -> None:
-    message = plugin.failure(
-        "refused-env",
-        {
-            "connection": connection(host, client_key),
-            "create": "echo ran",
-            "environment": {"NOT_ACCEPTED": "x"},
-        },
-    )
-    assert message == 'could not set environment variable "NOT_ACCEPTED": ssh: setenv failed'
-    assert commands_run(audit_path) == [], "the command never starts"
-    assert any("Unable to set 'NOT_ACCEPTED'" in line for line in plugin.lines("refused-env"))
-
-
-def test_update_runs_update_else_create_with_the_previous_outputs_in_its_environment(
-    plugin: Plugin, host: HostHandle, client_key: asyncssh.SSHKey
-) -> None:
+    """commandOutputs.go:51: `AddPreviousOutputInEnv == nil || *AddPreviousOutputInEnv`."""
     conn = connection(host, client_key)
-    _, first = plugin.create("upd", {"connection": conn, "create": "echo v1"})
+    _, first = plugin.create("prev", {"connection": conn, "create": "echo v1"})
     script = 'echo "update after [$PULUMI_COMMAND_STDOUT]"'
-    second = plugin.update("upd", first, {"connection": conn, "create": "echo v1", "update": script})
+    second = plugin.update("prev", first, {"connection": conn, "create": "echo v1", "update": script})
     assert second["stdout"] == "update after [v1]"
+    assert "addPreviousOutputInEnv" not in second
     third = plugin.update(
-        "upd", second, {"connection": conn, "create": 'echo "create again after [$PULUMI_COMMAND_STDOUT]"'}
+        "prev", second, {"connection": conn, "create": 'echo "create again after [$PULUMI_COMMAND_STDOUT]"'}
     )
     assert third["stdout"] == "create again after [update after [v1]]"
-    kept = plugin.update("upd", third, {"connection": conn, "delete": "true"})
+    kept = plugin.update("prev", third, {"connection": conn, "delete": "true"})
     assert kept["stdout"] == third["stdout"], "nothing to run: the previous outputs stay"
 
 
@@ -213,16 +247,23 @@ def test_add_previous_output_in_env_false_leaves_the_variables_unset(
         "create": 'echo "[${PULUMI_COMMAND_STDOUT-unset}]"',
         "addPreviousOutputInEnv": False,
     }
-    assert plugin.update("noprev", first, news)["stdout"] == "[unset]"
+    outputs = plugin.update("noprev", first, news)
+    assert outputs["stdout"] == "[unset]" and outputs["addPreviousOutputInEnv"] is False
 
 
-def test_update_preview_marks_outputs_unknown_and_runs_nothing(
+def test_update_preview_keeps_previous_outputs_unless_an_input_changed(
     plugin: Plugin, host: HostHandle, client_key: asyncssh.SSHKey, audit_path: Path
 ) -> None:
+    """markComputed on update (resource.go:565-587): outputs are unknown when an input is unknown or
+    differs from the state; an input absent from the state does not count."""
     conn = connection(host, client_key)
     _, first = plugin.create("updprev", {"connection": conn, "create": "echo v1"})
-    outputs = plugin.update("updprev", first, {"connection": conn, "create": "echo v2"}, preview=True)
-    assert outputs["stdout"] == UNKNOWN and outputs["create"] == "echo v2"
+    changed = plugin.update("updprev", first, {"connection": conn, "create": "echo v2"}, preview=True)
+    assert changed["stdout"] == UNKNOWN and changed["create"] == "echo v2"
+    added = plugin.update(
+        "updprev", first, {"connection": conn, "create": "echo v1", "stdin": "x"}, preview=True
+    )
+    assert (added["stdout"], added["stderr"]) == ("v1", "")
     assert commands_run(audit_path) == ["echo v1"]
 
 
@@ -253,53 +294,3 @@ def test_read_returns_the_state_unchanged(plugin: Plugin) -> None:
     assert response.id == "r1234abcd"
     assert to_python(response.properties) == state
     assert to_python(response.inputs) == {"create": "echo x"}
-
-
-# Diff.
-
-
-def test_diff_reports_every_change_as_an_update_with_detailed_paths(plugin: Plugin) -> None:
-    olds = {
-        "connection": secret({"host": "a", "port": 22}),
-        "create": "x",
-        "triggers": ["m1", 1],
-        "stdout": "o",
-        "stderr": "",
-    }
-    old_inputs = {k: v for k, v in olds.items() if k not in ("stdout", "stderr")}
-
-    def diff(news: dict[str, Any], ignore: tuple[str, ...] = ()) -> provider_pb2.DiffResponse:
-        return plugin.stub.Diff(
-            provider_pb2.DiffRequest(
-                id="d",
-                urn=urn("d"),
-                olds=to_struct(olds),
-                old_inputs=to_struct(old_inputs),
-                news=to_struct(news),
-                ignoreChanges=list(ignore),
-            )
-        )
-
-    same = diff(dict(old_inputs))
-    assert same.changes == provider_pb2.DiffResponse.DIFF_NONE
-    changed = diff(
-        {
-            **old_inputs,
-            "triggers": ["m2", 1, "new"],
-            "connection": secret({"host": "b", "port": 22}),
-            "stdin": "s",
-        }
-    )
-    assert changed.changes == provider_pb2.DiffResponse.DIFF_SOME
-    assert sorted(changed.diffs) == ["connection", "stdin", "triggers"]
-    assert not changed.replaces, "the engine replaces on triggers (SDK replace_on_changes), not the plugin"
-    kinds = {path: d.kind for path, d in changed.detailedDiff.items()}
-    assert kinds == {
-        "triggers[0]": provider_pb2.PropertyDiff.UPDATE,
-        "triggers[2]": provider_pb2.PropertyDiff.ADD,
-        "connection.host": provider_pb2.PropertyDiff.UPDATE,
-        "stdin": provider_pb2.PropertyDiff.ADD,
-    }
-    assert all(d.inputDiff for d in changed.detailedDiff.values())
-    ignored = diff({**old_inputs, "stdin": "new key"}, ignore=("stdin",))
-    assert ignored.changes == provider_pb2.DiffResponse.DIFF_NONE
