@@ -8,7 +8,10 @@ Invoke. Started as `python -m plugins.tailscale`.
 
 Modules: `provider` (the gRPC servicer and `register`), `resource` (the base every resource
 implements), one module per resource (`acl`, `tailnet_key`, `dns_preferences`) and per function
-(`get_acl`), `config`, `client` (the API) and `errors`.
+(`get_acl`), `config`, `client` (the API, as tailscale-client-go), `transport` (one HTTP round trip,
+as Go's net/http), `oauth` (golang.org/x/oauth2's client credentials), `errors` (the bridge's
+shapes), `panic` (dying as upstream does where its Go code panics), and Go's wording in
+`golang` (`%q`, URLs, network errors, times) and `gojson` (encoding/json's errors).
 """
 
 VERSION = "0.29.2"

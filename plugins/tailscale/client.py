@@ -1,207 +1,163 @@
-"""A small Tailscale API client on urllib, shaped like tailscale-client-go v2.9.0 (`v2/client.go`).
+"""The Tailscale API client, as tailscale-client-go v2.9.0 (`client.go`) behaves under upstream.
 
-URL = base URL + `/api/v2` + path; API key as `Basic base64("<key>:")`, OAuth as `Bearer <token>`
-from the client credentials grant at `<base>/api/v2/oauth/token`; `Accept` on body-less calls,
-`Content-Type` on the others; a >= 400 answer becomes `APIError` (`<message> (<status>)`).
-Unlike the Go client, every call has a 30 s timeout, an unreachable API is an error naming the
-URL, 429 is retried after `Retry-After` (bounded) and 5xx is retried a few times for idempotent
-calls. Loopback URLs never go through an HTTP proxy.
+- URL = `BaseURL.JoinPath("/api/v2", "tailnet", <tailnet>, ...)`, each element `url.PathEscape`d
+  (`client.go:223-242`).
+- Headers (`buildRequest`, `client.go:244-293`): `User-Agent`; the call's own (`If-Match`);
+  `Accept: <type>` on a body-less call, else `Content-Type: <type>` (JSON unless HuJSON);
+  `Basic base64("<key>:")` for an API key; OAuth's `Bearer <token>` (oauth.py) instead.
+- Bodies: a string or bytes as they are, anything else `json.Marshal`led.
+- One attempt per call, no retries: 429 and 5xx are errors like any other; the whole client has
+  the default `http.Client` timeout of one minute (`client.go:84,107-109`).
+- Answers (`doWithResponseHeaders`, `client.go:326-374`): a 2xx is decoded as JSON, or first
+  `hujson.Standardize`d when it is not JSON (an empty body is HuJSON's `unexpected EOF`); >= 400
+  with a JSON body is `APIError` `<message> (<status>)`; a body that is not JSON is Go's JSON
+  syntax error instead, and the status is lost (so a 404 without JSON is not "not found"); another
+  status (3xx not followed) is no error and no value.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import logging
-import threading
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
+from hujson.standard import standardize_bytes
+from hujson.tree import HuJSONFormatError
 from plugins.tailscale.config import ProviderConfig
-from plugins.tailscale.errors import APIError, Unreachable
+from plugins.tailscale.errors import APIError, ClientError
+from plugins.tailscale.gojson import GoJSONError, decode, field, kind, syntax_error
+from plugins.tailscale.golang import go_marshal, join_path, path_escape, url_error
+from plugins.tailscale.oauth import TokenSource
+from plugins.tailscale.transport import Response, round_trip
 
-TIMEOUT_SECONDS = 30.0
-MAX_ATTEMPTS = 4
-MAX_RETRY_AFTER_SECONDS = 10.0
+TIMEOUT_SECONDS = 60.0
+"""`defaultHttpClientTimeout = time.Minute` (`client.go:84`)."""
 JSON = "application/json"
 HUJSON = "application/hujson"
 
 
 @dataclass(frozen=True)
 class Reply:
-    """A 2xx answer: status, headers (lower-case names) and body."""
+    """An answer that is no error: status, headers (lower-case names) and body."""
 
     status: int
     headers: dict[str, str]
     body: bytes
 
-    def json(self) -> Any:
-        """The body as JSON; an empty body is Go's `unexpected end of JSON input`."""
-        if not self.body.strip():
-            raise APIError(self.status, "unexpected end of JSON input")
-        return json.loads(self.body)
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
 
-    def text(self) -> str:
-        return self.body.decode()
+    def decode(self) -> Any:
+        """The body decoded into a Go value (`client.go:338-361`); `{}` (zero) for a non-2xx."""
+        if not self.ok:
+            return {}
+        body = self.body
+        if syntax_error(body) is not None:
+            try:
+                body = standardize_bytes(body)
+            except HuJSONFormatError as exc:
+                raise ClientError(str(exc)) from None
+        try:
+            return decode(body)
+        except GoJSONError as exc:
+            raise ClientError(str(exc)) from None
+
+    def raw(self) -> bytes:
+        """The body as `[]byte` (`client.go:346-350`); nothing for a non-2xx."""
+        return self.body if self.ok else b""
+
+
+def api_error(status: int, body: bytes) -> ClientError:
+    """The error of a >= 400 answer (`client.go:363-371`)."""
+    try:
+        document = decode(body)
+    except GoJSONError as exc:
+        return ClientError(str(exc))
+    if document is None:
+        return APIError(status, "")
+    if not isinstance(document, dict):
+        return ClientError(
+            f"json: cannot unmarshal {kind(document)} into Go value of type tailscale.APIError"
+        )
+    message = field(document, "message")
+    if message is not None and not isinstance(message, str):
+        return ClientError(
+            f"json: cannot unmarshal {kind(message)} into Go struct field APIError.message of type string"
+        )
+    return APIError(status, message or "")
 
 
 class TailscaleAPI:
     """The calls the resources make; thread-safe (the OAuth token is shared under a lock)."""
 
     def __init__(
-        self,
-        config: ProviderConfig,
-        logger: logging.Logger,
-        cancelled: Callable[[], bool] = lambda: False,
-        sleep: Callable[[float], None] = time.sleep,
+        self, config: ProviderConfig, logger: logging.Logger, timeout: float = TIMEOUT_SECONDS
     ) -> None:
         self.config = config
+        self.timeout = timeout
         self._logger = logger
-        self._cancelled = cancelled
-        self._sleep = sleep
-        self._token: tuple[str, float] | None = None
-        self._lock = threading.Lock()
-        local = config.is_local
-        handlers = [urllib.request.ProxyHandler({})] if local else []
-        self._opener = urllib.request.build_opener(*handlers)
-
-    # -- paths ------------------------------------------------------------------------------------
-
-    def tailnet_path(self, *elements: str) -> str:
-        """`/tailnet/<tailnet>/<elements...>`, each element path-escaped."""
-        return "/" + "/".join(
-            urllib.parse.quote(e, safe="") for e in ("tailnet", self.config.tailnet, *elements)
+        self._tokens = (
+            TokenSource(
+                config.base_url + "/api/v2/oauth/token",
+                config.oauth_client_id,
+                config.oauth_client_secret,
+                config.scopes,
+                timeout,
+            )
+            if config.uses_oauth
+            else None
         )
 
-    # -- calls ------------------------------------------------------------------------------------
+    def url(self, *elements: str) -> str:
+        """`buildTailnetURL(elements...)` as a string (`client.go:223-242`)."""
+        parts = urlsplit(self.config.base_url)
+        escaped = [path_escape(e) for e in ("tailnet", self.config.tailnet, *elements)]
+        path = join_path(parts.path, "/api/v2", *escaped)
+        return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
     def call(
         self,
         method: str,
-        path: str,
+        *elements: str,
         body: bytes | str | Any = None,
-        *,
         content_type: str = JSON,
-        accept: str = JSON,
         headers: dict[str, str] | None = None,
-        idempotent: bool | None = None,
     ) -> Reply:
-        """One API call with retries; raises `APIError` or `Unreachable`."""
-        data: bytes | None
-        if body is None:
-            data = None
-        elif isinstance(body, bytes | str):
-            data = body.encode() if isinstance(body, str) else body
-        else:
-            data = json.dumps(body).encode()
-        retry_5xx = method in ("GET", "DELETE") if idempotent is None else idempotent
-        url = self.config.base_url + "/api/v2" + path
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            all_headers = {"User-Agent": self.config.user_agent, "Authorization": self._authorization()}
-            all_headers.update(headers or {})
-            if data is None:
-                all_headers["Accept"] = accept
-            else:
-                all_headers["Content-Type"] = content_type
+        """One request to `<tailnet URL>/<elements>`; raises `APIError` or `ClientError`."""
+        url = self.url(*elements)
+        data = None if body is None else _encode(body)
+        request_headers = {"User-Agent": self.config.user_agent, **(headers or {})}
+        request_headers["Accept" if body is None else "Content-Type"] = content_type
+        if self._tokens is not None:
             try:
-                reply = self._send(method, url, data, all_headers)
-                self._logger.info("%s %s -> %d", method, path, reply.status)
-                return reply
-            except APIError as exc:
-                self._logger.info("%s %s -> %d", method, path, exc.status)
-                delay = self._retry_delay(exc, attempt, retry_5xx)
-                if delay is None:
-                    raise
-                self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+                request_headers["Authorization"] = self._tokens.token().authorization()
+            except ClientError as exc:
+                raise ClientError(url_error(method, url, str(exc))) from None
+        elif self.config.api_key:
+            pair = f"{self.config.api_key}:".encode()
+            request_headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
+        response = self._send(method, url, data, request_headers)
+        if response.status >= 400:
+            raise api_error(response.status, response.body)
+        return Reply(response.status, response.headers, response.body)
 
-    def _retry_delay(self, exc: APIError, attempt: int, retry_5xx: bool) -> float | None:
-        if attempt >= MAX_ATTEMPTS or self._cancelled():
-            return None
-        if exc.status == 429:
-            wait = exc.retry_after if exc.retry_after is not None else 2.0**attempt
-            return min(wait, MAX_RETRY_AFTER_SECONDS)
-        if exc.status >= 500 and retry_5xx:
-            return min(0.5 * 2 ** (attempt - 1), MAX_RETRY_AFTER_SECONDS)
-        return None
-
-    def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> Reply:
-        request = urllib.request.Request(url, data=data, headers=headers, method=method)
+    def _send(self, method: str, url: str, data: bytes | None, headers: dict[str, str]) -> Response:
         try:
-            with self._opener.open(request, timeout=TIMEOUT_SECONDS) as response:
-                return Reply(
-                    response.status, {k.lower(): v for k, v in response.headers.items()}, response.read()
-                )
-        except urllib.error.HTTPError as exc:
-            raise _api_error(exc) from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise Unreachable(
-                f"cannot reach the Tailscale API at {self.config.base_url} ({method} {url}): {reason}; "
-                "check tailscale:baseUrl (or TAILSCALE_BASE_URL) and that the API is up"
-            ) from None
-
-    # -- auth -------------------------------------------------------------------------------------
-
-    def _authorization(self) -> str:
-        if not self.config.uses_oauth:
-            return "Basic " + base64.b64encode(f"{self.config.api_key}:".encode()).decode()
-        with self._lock:
-            if self._token is None or self._token[1] <= time.monotonic():
-                self._token = self._fetch_token()
-            return f"Bearer {self._token[0]}"
-
-    def _fetch_token(self) -> tuple[str, float]:
-        """The client credentials grant: Basic auth first, then the credentials in the form."""
-        url = self.config.base_url + "/api/v2/oauth/token"
-        form = {"grant_type": "client_credentials"}
-        if self.config.scopes:
-            form["scope"] = " ".join(self.config.scopes)
-        quote = urllib.parse.quote_plus
-        basic = base64.b64encode(
-            f"{quote(self.config.oauth_client_id)}:{quote(self.config.oauth_client_secret)}".encode()
-        ).decode()
-        headers = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": self.config.user_agent}
-        try:
-            reply = self._send(
-                "POST",
-                url,
-                urllib.parse.urlencode(form).encode(),
-                headers | {"Authorization": f"Basic {basic}"},
-            )
-        except APIError:
-            in_form = form | {
-                "client_id": self.config.oauth_client_id,
-                "client_secret": self.config.oauth_client_secret,
-            }
-            try:
-                reply = self._send("POST", url, urllib.parse.urlencode(in_form).encode(), headers)
-            except APIError as exc:
-                raise APIError(exc.status, f"OAuth token request failed: {exc.message}") from None
-        document = reply.json()
-        token = document.get("access_token") if isinstance(document, dict) else None
-        if not isinstance(token, str) or not token:
-            raise APIError(reply.status, "OAuth token response has no access_token")
-        lifetime = float(document.get("expires_in") or 3600)
-        self._logger.info("OAuth token issued for client %s", self.config.oauth_client_id)
-        return token, time.monotonic() + max(lifetime - 60.0, lifetime / 2)
+            response = round_trip(method, url, data, headers, self.timeout)
+        except ClientError as exc:
+            self._logger.info("%s %s failed: %s", method, urlsplit(url).path, exc)
+            raise
+        self._logger.info("%s %s -> %d", method, urlsplit(url).path, response.status)
+        return response
 
 
-def _api_error(exc: urllib.error.HTTPError) -> APIError:
-    raw = exc.read()
-    try:
-        document = json.loads(raw)
-        message = str(document.get("message", "")) if isinstance(document, dict) else ""
-    except ValueError:
-        message = raw.decode(errors="replace").strip()[:200] or (exc.reason or "")
-    header = exc.headers.get("Retry-After") if exc.headers else None
-    try:
-        retry_after = max(0.0, float(header)) if header is not None else None
-    except ValueError:
-        retry_after = None
-    return APIError(exc.code, message, retry_after)
+def _encode(body: bytes | str | Any) -> bytes:
+    """`buildRequest`'s body (`client.go:252-266`)."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode()
+    return go_marshal(body)

@@ -1,27 +1,37 @@
 """`tailscale:index/dnsPreferences:DnsPreferences`: MagicDNS on or off.
 
-Upstream: github.com/tailscale/terraform-provider-tailscale `tailscale/resource_dns_preferences.go`.
+Upstream: terraform-provider-tailscale v0.29.2 `tailscale/resource_dns_preferences.go`,
+tailscale-client-go v2.9.0 `dns.go:130-149`.
 
-Input `magicDns` (required); id = a random UUID. Create and Update POST `dns/preferences`
-`{"magicDNS": b}` (Update only on a change), Read GETs it (MagicDNS switched off by hand shows
-as drift), Delete posts `{"magicDNS": false}`.
+Input `magicDns` (required; missing is the bridge's `Missing required property 'magicDns': Whether
+or not to enable magic DNS`); id = a random UUID. Create and Update POST `dns/preferences`
+`{"magicDNS": b}` (Update only on a change); Read GETs it (MagicDNS switched off by hand shows as
+drift); Delete posts `{"magicDNS": false}`. Errors: "Failed to set DNS preferences: Failed to set DNS
+preferences: <err>" (`:127,139`) and "Error fetching DNS preferences: Failed to fetch DNS
+preferences: <err>" (`:74-77`).
 """
 
 from __future__ import annotations
 
 from plugins.tailscale.client import TailscaleAPI
-from plugins.tailscale.errors import APIError, ProviderError, check_failure_reason
+from plugins.tailscale.errors import ClientError, ProviderError, check_failure_reason, missing_property_reason
+from plugins.tailscale.gojson import field
 from plugins.tailscale.resource import Diff, Failure, ReadResult, Resource, differs, new_id
 from plugins.wire import Props, has_unknown
 
 TOKEN = "tailscale:index/dnsPreferences:DnsPreferences"
+MAGIC_DNS_DESCRIPTION = "Whether or not to enable magic DNS"
+"""The `magic_dns` attribute's description (`resource_dns_preferences.go:52`)."""
 
 
 def _set(api: TailscaleAPI, enabled: bool) -> None:
+    """`DNS().SetPreferences` (`dns.go:140-149`)."""
     try:
-        api.call("POST", api.tailnet_path("dns", "preferences"), {"magicDNS": enabled}, idempotent=True)
-    except APIError as exc:
-        raise ProviderError("Failed to set dns preferences", str(exc)) from None
+        api.call("POST", "dns", "preferences", body={"magicDNS": enabled})
+    except ClientError as exc:
+        raise ProviderError(
+            "Failed to set DNS preferences", f"Failed to set DNS preferences: {exc}"
+        ) from None
 
 
 class DnsPreferences(Resource):
@@ -33,14 +43,12 @@ class DnsPreferences(Resource):
         inputs = dict(news)
         value = inputs.get("magicDns")
         if value is None:
-            detail = 'The argument "magic_dns" is required, but no definition was found.'
-            reason = check_failure_reason("Missing required argument", detail, name, "magicDns")
-            return inputs, [Failure("magicDns", reason)]
+            return inputs, [Failure(missing_property_reason("magicDns", MAGIC_DNS_DESCRIPTION))]
         if not isinstance(value, bool) and not has_unknown(value):
             reason = check_failure_reason(
                 f"Expected a bool for magicDns, got {value!r}", "", name, "magicDns"
             )
-            return inputs, [Failure("magicDns", reason)]
+            return inputs, [Failure(reason)]
         return inputs, []
 
     def diff(self, state: Props, inputs: Props) -> Diff:
@@ -56,10 +64,13 @@ class DnsPreferences(Resource):
 
     def read(self, api: TailscaleAPI, id: str, state: Props, inputs: Props) -> ReadResult:
         try:
-            document = api.call("GET", api.tailnet_path("dns", "preferences")).json()
-        except APIError as exc:
-            raise ProviderError("Failed to fetch dns preferences", str(exc)) from None
-        outputs = {"magicDns": bool(document.get("magicDNS", False))}
+            document = api.call("GET", "dns", "preferences").decode()
+        except ClientError as exc:
+            raise ProviderError(
+                "Error fetching DNS preferences", f"Failed to fetch DNS preferences: {exc}"
+            ) from None
+        magic = field(document, "magicDNS") if isinstance(document, dict) else None
+        outputs = {"magicDns": bool(magic)}
         return ReadResult(id, outputs, dict(outputs))
 
     def update(self, api: TailscaleAPI, id: str, state: Props, inputs: Props, preview: bool) -> Props:

@@ -4,13 +4,20 @@ Secrets: the handshake and `ConfigureResponse` answer `acceptSecrets=false`, so 
 inputs and old outputs unwrapped and re-marks outputs by input key; `key` (not an input) is
 returned wrapped as a secret here, and the SDK also lists it in `additional_secret_outputs`.
 Preview Create/Update (`supportsPreview`) return the engine's unknown for computed outputs.
-No credential or auth key is ever written to the plugin log or sent to the engine's log.
+
+Failures reach the engine as pulumi-terraform-bridge v3.135.0 sends them (`errors.py`): each error
+diagnostic logged at error severity as `[ERROR] <detail>: <summary>` (with the resource's URN; none
+for Configure and Invoke), then the first returned as the gRPC error; Check failures without a
+property. Where upstream's Go code panics (`errors.GoPanic`), the bridge's panic report is logged
+and the process dies as upstream's does (`panic.py`). Credentials are masked only in this plugin's
+own log file, never in what the engine receives.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -22,12 +29,12 @@ from pulumi.runtime.proto import plugin_pb2, provider_pb2, provider_pb2_grpc
 
 from plugins.engine_log import EngineLog
 from plugins.serve import Lifetime, engine_address
-from plugins.tailscale import NAME, VERSION
+from plugins.tailscale import NAME, VERSION, panic
 from plugins.tailscale import config as provider_config
 from plugins.tailscale.acl import Acl
 from plugins.tailscale.client import TailscaleAPI
 from plugins.tailscale.dns_preferences import DnsPreferences
-from plugins.tailscale.errors import NotImplementedToken, ProviderError, Unreachable
+from plugins.tailscale.errors import GoPanic, NotImplementedToken, ProviderError
 from plugins.tailscale.get_acl import TOKEN as GET_ACL
 from plugins.tailscale.get_acl import get_acl
 from plugins.tailscale.resource import Diff, Resource
@@ -41,12 +48,6 @@ FUNCTIONS: dict[str, Callable[[TailscaleAPI, Props], Props]] = {GET_ACL: get_acl
 """Every invoke this build implements, by token."""
 
 CONFIGURE_WAIT_SECONDS = 120.0
-
-NOT_LOCAL_WARNING = (
-    "the tailscale plugin in use is the sovereign-ai project's own build (0.29.2 stand-in), and "
-    "tailscale:baseUrl {url} is not on this machine; for a real tailnet install the upstream plugin "
-    "(pulumi plugin install resource tailscale 0.29.2) where it can be downloaded"
-)
 
 R = TypeVar("R")
 
@@ -77,13 +78,19 @@ def rpc(method: Callable[..., R]) -> Callable[..., R]:
 
     @functools.wraps(method)
     def wrapper(self: TailscaleProvider, request: Any, context: grpc.ServicerContext) -> R:
-        urn = getattr(request, "urn", "") or getattr(request, "tok", "")
-        self.logger.info("%s %s", method.__name__, urn)
+        urn = getattr(request, "urn", "")
+        self.logger.info("%s %s", method.__name__, urn or getattr(request, "tok", ""))
         try:
             return method(self, request, context)
-        except (ProviderError, Unreachable) as exc:
+        except ProviderError as exc:
             self.logger.info("%s %s failed: %s", method.__name__, urn, exc)
+            if exc.logged:
+                for diagnostic in exc.diagnostics:
+                    self.engine.log("error", diagnostic.log_line(), urn)
             context.abort(grpc.StatusCode.UNKNOWN, str(exc))
+        except GoPanic as exc:
+            self.logger.error("%s %s: upstream panics here: %s", method.__name__, urn, exc)
+            panic.die(exc, method.__name__, urn, self.engine, self.stderr_fd)
         except Exception as exc:
             self.logger.exception("%s %s: internal error", method.__name__, urn)
             context.abort(
@@ -97,8 +104,12 @@ def rpc(method: Callable[..., R]) -> Callable[..., R]:
 class TailscaleProvider(provider_pb2_grpc.ResourceProviderServicer):
     """`pulumi:providers:tailscale`: Acl, TailnetKey, DnsPreferences and getAcl (module docstring)."""
 
-    def __init__(self, lifetime: Lifetime, engine: EngineLog, logger: logging.Logger) -> None:
+    def __init__(
+        self, lifetime: Lifetime, engine: EngineLog, logger: logging.Logger, stderr_fd: int = 2
+    ) -> None:
         self.lifetime = lifetime
+        self.stderr_fd = stderr_fd
+        """The stderr the engine reads (this process's own fd 2 goes to the log file once serving)."""
         self.engine = engine
         self.logger = logger
         self.scrubber = SecretScrubber()
@@ -106,8 +117,6 @@ class TailscaleProvider(provider_pb2_grpc.ResourceProviderServicer):
         self._configured = threading.Event()
         self._api: TailscaleAPI | None = None
         self._config_error: ProviderError | None = None
-        self._cancelled = threading.Event()
-        self._warned = False
 
     # -- plugin -----------------------------------------------------------------------------------
 
@@ -125,7 +134,6 @@ class TailscaleProvider(provider_pb2_grpc.ResourceProviderServicer):
 
     @rpc
     def Cancel(self, request: empty_pb2.Empty, context: grpc.ServicerContext) -> empty_pb2.Empty:
-        self._cancelled.set()
         self.lifetime.stopping.set()
         return empty_pb2.Empty()
 
@@ -162,21 +170,20 @@ class TailscaleProvider(provider_pb2_grpc.ResourceProviderServicer):
             self._configured.set()
             raise
         self.scrubber.secrets = config.secrets()
-        self._api = TailscaleAPI(config, self.logger, cancelled=self._cancelled.is_set)
+        self._api = TailscaleAPI(config, self.logger)
         self._config_error = None
         self.logger.info("configured: %s", config)
-        if not config.is_local and not self._warned:
-            self._warned = True
-            self.engine.warning(NOT_LOCAL_WARNING.format(url=config.base_url))
         self._configured.set()
         return provider_pb2.ConfigureResponse(acceptSecrets=False, supportsPreview=True)
 
     def api(self) -> TailscaleAPI:
         """The configured client; waits for the engine's asynchronous Configure."""
         if not self._configured.wait(CONFIGURE_WAIT_SECONDS):
-            raise ProviderError("the tailscale provider was not configured", "Configure never arrived")
+            message = "the tailscale provider was not configured: Configure never arrived"
+            raise ProviderError(message, message, logged=False)
         if self._config_error is not None:
-            raise self._config_error
+            message = str(self._config_error)
+            raise ProviderError(message, message, logged=False)  # Configure logged it already
         assert self._api is not None
         return self._api
 
@@ -198,7 +205,7 @@ class TailscaleProvider(provider_pb2_grpc.ResourceProviderServicer):
         inputs, failures = resource.check(request.name or name, to_plain(request.news))
         return provider_pb2.CheckResponse(
             inputs=_struct(inputs),
-            failures=[provider_pb2.CheckFailure(property=f.property, reason=f.reason) for f in failures],
+            failures=[provider_pb2.CheckFailure(reason=f.reason) for f in failures],
         )
 
     @rpc
@@ -280,6 +287,7 @@ def register(server: grpc.Server, lifetime: Lifetime) -> None:
     """Add the provider to the plugin's gRPC server (`plugins.serve.serve`'s callback)."""
     logger = logging.getLogger(NAME)
     engine = EngineLog(engine_address(sys.argv[1:]), logger)
+    stderr_fd = os.dup(2)  # before `serve` points fd 2 at the log file
     provider_pb2_grpc.add_ResourceProviderServicer_to_server(
-        TailscaleProvider(lifetime, engine, logger), server
+        TailscaleProvider(lifetime, engine, logger, stderr_fd), server
     )

@@ -19,9 +19,12 @@ from plugins.wire import Props, has_unknown
 
 @dataclass(frozen=True)
 class Failure:
-    """One Check failure: the property and the bridge-worded reason."""
+    """One Check failure: the bridge-worded reason.
 
-    property: str
+    The bridge never sets the failure's property (pulumi-terraform-bridge v3.135.0
+    `pkg/tfbridge/check_failures.go:195-199`: "Do not populate Property here"), so there is none.
+    """
+
     reason: str
 
 
@@ -91,12 +94,15 @@ def differs(old: Any, new: Any) -> bool:
     return has_unknown(new) or old != new
 
 
-def bool_input(inputs: Props, key: str, name: str, failures: list[Failure], default: bool = False) -> None:
-    """Default a bool input in place; a non-bool is a Check failure."""
+def bool_input(
+    inputs: Props, key: str, name: str, failures: list[Failure], default: bool | None = False
+) -> None:
+    """Default a bool input in place (None: no default, it stays unset); a non-bool is a Check failure."""
     value = inputs.get(key)
     if value is None:
-        inputs[key] = default
+        if default is not None:
+            inputs[key] = default
     elif not isinstance(value, bool) and not has_unknown(value):
         failures.append(
-            Failure(key, check_failure_reason(f"Expected a bool for {key}, got {value!r}", "", name, key))
+            Failure(check_failure_reason(f"Expected a bool for {key}, got {value!r}", "", name, key))
         )

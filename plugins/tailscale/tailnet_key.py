@@ -1,26 +1,42 @@
 """`tailscale:index/tailnetKey:TailnetKey`: an auth key.
 
-Upstream: github.com/tailscale/terraform-provider-tailscale `tailscale/resource_tailnet_key.go`
-(the version pulumi-tailscale 0.29.2 bridges).
+Upstream: terraform-provider-tailscale v0.29.2 `tailscale/resource_tailnet_key.go` (cited by line
+below), tailscale-client-go v2.9.0 `keys.go:93-129,183-223`.
 
-- Inputs `reusable`, `ephemeral`, `preauthorized` (false), `tags` (a set, `[]`), `expiry` (seconds,
-  optional and computed), `description` (`""`, at most 50 characters), `recreateIfInvalid` (`""`,
-  `always`, `never`), `userId`. Outputs add `key` (secret), `createdAt`, `expiresAt`, `invalid`.
-  id = the API's key id.
+- Inputs `reusable`, `ephemeral`, `preauthorized` (false), `tags` (a set, `[]`), `description`
+  (`""`, at most 50 bytes), `expiry` (seconds; optional and computed), `recreateIfInvalid` (`""`,
+  `always`, `never`; optional), `userId` (optional and computed). Outputs add `key` (secret),
+  `createdAt`, `expiresAt` (RFC3339, whole seconds), `invalid`. id = the API's key id.
 - Diff: a change of reusable, ephemeral, tags, preauthorized, expiry or description replaces the
-  key; recreateIfInvalid and userId update in place. When the stored key is `invalid` (used,
-  revoked, expired or deleted, as found by a refresh) and `recreateIfInvalid` is `always`, or unset
-  and the key is reusable, the plan replaces it.
-- Create: POST `keys`; Read: GET `keys/{id}` (404 keeps the state with `invalid=true`); Update: GET
-  only (upstream then crashes on a deleted key; this build reports it); Delete: DELETE, 404 ignored.
+  key; recreateIfInvalid and userId update in place. A stored `invalid` key (found by a refresh) is
+  replaced when `recreateIfInvalid` is `always`, or unset and the key reusable (`:216-229,317-344`).
+- Create (`:161-199`): POST `keys`; the state is the plan with id, key, createdAt, expiresAt,
+  expiry, invalid and userId taken from the answer; reusable, ephemeral, preauthorized, tags and
+  description stay as planned.
+- Read (`:231-280`): GET `keys/{id}`; a 404 keeps the state with `invalid` true; anything but an
+  auth key is an error; else every field from the answer.
+- Update (`:282-315`): GET `keys/{id}`; the plan with invalid, createdAt, expiresAt, description
+  and userId from the answer (expiry stays as planned). On a 404 upstream dereferences the nil key
+  and the plugin process dies (Go panic); this build dies the same way (`GoPanic`, panic.py).
+- Delete (`:201-214`): DELETE, a 404 ignored.
+- Errors name the id as Go's `%q` of a framework string prints it: `"\\"<id>\\""`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from plugins.tailscale.client import TailscaleAPI
-from plugins.tailscale.errors import APIError, ProviderError, check_failure_reason
+from plugins.tailscale.client import Reply, TailscaleAPI
+from plugins.tailscale.errors import (
+    ClientError,
+    GoPanic,
+    ProviderError,
+    check_failure_reason,
+    is_not_found,
+)
+from plugins.tailscale.gojson import field
+from plugins.tailscale.golang import quote, rfc3339
 from plugins.tailscale.resource import Diff, Failure, ReadResult, Resource, bool_input, differs
 from plugins.wire import UNKNOWN, Props, has_unknown, secret
 
@@ -30,7 +46,66 @@ REPLACING = ("reusable", "ephemeral", "tags", "preauthorized", "expiry", "descri
 IN_PLACE = ("recreateIfInvalid", "userId")
 INPUTS = (*REPLACING, *IN_PLACE)
 RECREATE_CHOICES = ("", "always", "never")
-MAX_DESCRIPTION = 50
+MAX_DESCRIPTION_BYTES = 50
+"""`stringvalidator.LengthAtMost(50)` (`:131`), which counts bytes."""
+UPDATE_PANIC = GoPanic(
+    "runtime error: invalid memory address or nil pointer dereference",
+    "github.com/tailscale/terraform-provider-tailscale/tailscale.(*tailnetKeyResource).Update(...)\n"
+    "\tgithub.com/tailscale/terraform-provider-tailscale@v0.29.2/tailscale/resource_tailnet_key.go:300",
+)
+"""`resource_tailnet_key.go:290-300`: a 404 leaves `key` nil and `key.KeyType` is read anyway."""
+
+
+@dataclass(frozen=True)
+class Key:
+    """A `tailscale.Key` as `json.Unmarshal` fills it (`keys.go:93-113`), times already RFC3339."""
+
+    id: str
+    key_type: str
+    key: str
+    description: str
+    expiry: int | None
+    created_at: str
+    expires_at: str
+    invalid: bool
+    reusable: bool
+    ephemeral: bool
+    preauthorized: bool
+    tags: list[str] | None
+    user_id: str
+
+
+def _get(document: Any, *names: str) -> Any:
+    for name in names:
+        document = field(document, name) if isinstance(document, dict) else None
+    return document
+
+
+def decode_key(reply: Reply) -> Key:
+    """The answer as a `Key`; a time Go cannot parse is the decoding error Go reports."""
+    document = reply.decode()
+    create = ("capabilities", "devices", "create")
+    expiry = _get(document, "expirySeconds")
+    try:
+        created, expires = rfc3339(_get(document, "created")), rfc3339(_get(document, "expires"))
+    except ValueError as exc:
+        raise ClientError(str(exc)) from None
+    tags = _get(document, *create, "tags")
+    return Key(
+        id=str(_get(document, "id") or ""),
+        key_type=str(_get(document, "keyType") or ""),
+        key=str(_get(document, "key") or ""),
+        description=str(_get(document, "description") or ""),
+        expiry=None if expiry is None else int(expiry),
+        created_at=created,
+        expires_at=expires,
+        invalid=bool(_get(document, "invalid")),
+        reusable=bool(_get(document, *create, "reusable")),
+        ephemeral=bool(_get(document, *create, "ephemeral")),
+        preauthorized=bool(_get(document, *create, "preauthorized")),
+        tags=None if tags is None else [str(tag) for tag in tags],
+        user_id=str(_get(document, "userId") or ""),
+    )
 
 
 def _normal(key: str, value: Any) -> Any:
@@ -41,27 +116,45 @@ def _normal(key: str, value: Any) -> Any:
 
 
 def should_recreate(state: Props, inputs: Props) -> bool:
-    """Upstream's recreate-if-invalid rule, applied to the stored `invalid` flag."""
+    """`shouldRecreateIfInvalid` (`:221-229`) applied to the stored `invalid` flag (`:335-343`)."""
     if not state.get("invalid"):
         return False
     choice = inputs.get("recreateIfInvalid") or ""
     return choice == "always" or (choice == "" and bool(inputs.get("reusable")))
 
 
-def _from_api(document: dict[str, Any]) -> Props:
-    create = (((document.get("capabilities") or {}).get("devices") or {}).get("create")) or {}
-    return {
-        "reusable": bool(create.get("reusable", False)),
-        "ephemeral": bool(create.get("ephemeral", False)),
-        "preauthorized": bool(create.get("preauthorized", False)),
-        "tags": list(create.get("tags") or []),
-        "expiry": int(document.get("expirySeconds") or 0),
-        "description": str(document.get("description") or ""),
-        "userId": str(document.get("userId") or ""),
-        "createdAt": str(document.get("created") or ""),
-        "expiresAt": str(document.get("expires") or ""),
-        "invalid": bool(document.get("invalid", False)),
-    }
+def _id_text(id: str) -> str:
+    """`%q` of a `types.String`: its `String()` is already `%q`-quoted (framework `string_value.go`)."""
+    return quote(quote(id))
+
+
+def _key_type_error(key: Key) -> ProviderError:
+    return ProviderError(
+        f"Invalid key type '{key.key_type}'", "Only 'auth' keys are supported by this resource"
+    )
+
+
+def _check_failures(name: str, inputs: Props) -> list[Failure]:
+    """The attribute validators (`:130-132,143-149`), worded by the framework's `validatordiag`."""
+    failures: list[Failure] = []
+    description = inputs.get("description")
+    if isinstance(description, str) and len(description.encode()) > MAX_DESCRIPTION_BYTES:
+        detail = (
+            f"Attribute description string length must be at most {MAX_DESCRIPTION_BYTES}, "
+            f"got: {len(description.encode())}"
+        )
+        failures.append(
+            Failure(check_failure_reason("Invalid Attribute Value Length", detail, name, "description"))
+        )
+    choice = inputs.get("recreateIfInvalid")
+    if isinstance(choice, str) and choice not in RECREATE_CHOICES:
+        detail = (
+            f'Attribute recreate_if_invalid value must be one of: ["" "always" "never"], got: {quote(choice)}'
+        )
+        failures.append(
+            Failure(check_failure_reason("Invalid Attribute Value Match", detail, name, "recreateIfInvalid"))
+        )
+    return failures
 
 
 class TailnetKey(Resource):
@@ -76,23 +169,7 @@ class TailnetKey(Resource):
             bool_input(inputs, flag, name, failures)
         inputs.setdefault("tags", [])
         inputs.setdefault("description", "")
-        description = inputs["description"]
-        if isinstance(description, str) and len(description) > MAX_DESCRIPTION:
-            summary = f"Attribute description string length must be at most {MAX_DESCRIPTION}, got: {len(description)}"
-            failures.append(Failure("description", check_failure_reason(summary, "", name, "description")))
-        choice = inputs.get("recreateIfInvalid")
-        if choice is not None and not has_unknown(choice) and choice not in RECREATE_CHOICES:
-            summary = (
-                f'Attribute recreate_if_invalid value must be one of: ["" "always" "never"], got: "{choice}"'
-            )
-            failures.append(
-                Failure("recreateIfInvalid", check_failure_reason(summary, "", name, "recreateIfInvalid"))
-            )
-        expiry = inputs.get("expiry")
-        if expiry is not None and not has_unknown(expiry) and (not isinstance(expiry, int) or expiry < 0):
-            summary = f"Attribute expiry must be a non-negative number of seconds, got: {expiry!r}"
-            failures.append(Failure("expiry", check_failure_reason(summary, "", name, "expiry")))
-        return inputs, failures
+        return inputs, failures + _check_failures(name, inputs)
 
     def diff(self, state: Props, inputs: Props) -> Diff:
         diff = Diff()
@@ -108,73 +185,101 @@ class TailnetKey(Resource):
         return diff
 
     def create(self, api: TailscaleAPI, inputs: Props, preview: bool) -> tuple[str, Props]:
+        planned = self._inputs(inputs)
         if preview:
             computed = dict.fromkeys(("key", "createdAt", "expiresAt", "invalid"), UNKNOWN)
             computed |= {key: UNKNOWN for key in ("expiry", "userId") if key not in inputs}
-            return "", self._inputs(inputs) | computed
+            return "", planned | computed
         body = {
             "capabilities": {
                 "devices": {
                     "create": {
-                        "reusable": inputs["reusable"],
-                        "ephemeral": inputs["ephemeral"],
-                        "tags": inputs.get("tags") or [],
-                        "preauthorized": inputs["preauthorized"],
+                        "reusable": bool(inputs.get("reusable")),
+                        "ephemeral": bool(inputs.get("ephemeral")),
+                        "tags": list(inputs.get("tags") or []),
+                        "preauthorized": bool(inputs.get("preauthorized")),
                     }
                 }
             },
-            "expirySeconds": inputs.get("expiry") or 0,
-            "description": inputs.get("description") or "",
+            "expirySeconds": int(inputs.get("expiry") or 0),
+            "description": str(inputs.get("description") or ""),
         }
         try:
-            document = api.call("POST", api.tailnet_path("keys"), body, idempotent=False).json()
-        except APIError as exc:
+            key = decode_key(api.call("POST", "keys", body=body))
+        except ClientError as exc:
             raise ProviderError("Failed to create key", f"Error creating tailnet key: {exc}") from None
-        outputs = self._inputs(inputs) | _from_api(document) | {"key": secret(str(document.get("key", "")))}
-        return str(document["id"]), outputs
+        return key.id, planned | {
+            "key": secret(key.key),
+            "createdAt": key.created_at,
+            "expiresAt": key.expires_at,
+            "expiry": key.expiry,
+            "invalid": key.invalid,
+            "userId": key.user_id,
+        }
 
     def read(self, api: TailscaleAPI, id: str, state: Props, inputs: Props) -> ReadResult:
         try:
-            document = api.call("GET", api.tailnet_path("keys", id)).json()
-        except APIError as exc:
-            if exc.status != 404:
-                raise ProviderError("Failed to fetch key", str(exc)) from None
-            outputs = self._with_secret_key(state) | {"invalid": True}
-            return ReadResult(id, outputs, self._inputs(state))
-        key_type = document.get("keyType")
-        if key_type not in (None, "auth"):
-            raise ProviderError(
-                f"Invalid key type '{key_type}'",
-                f"key {id} is a '{key_type}' key; tailscale_tailnet_key manages auth keys only",
-            )
-        outputs = self._with_secret_key(state) | _from_api(document)
-        outputs["recreateIfInvalid"] = state.get("recreateIfInvalid")
-        return ReadResult(
-            id, outputs, self._inputs(outputs | {"recreateIfInvalid": inputs.get("recreateIfInvalid")})
-        )
+            key = decode_key(api.call("GET", "keys", id))
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise ProviderError(
+                    "Failed to fetch key", f"Error reading tailnet key with id {_id_text(id)}: {exc}"
+                ) from None
+            return ReadResult(id, self._with_secret_key(state) | {"invalid": True}, self._inputs(state))
+        if key.key_type != "auth":
+            raise _key_type_error(key)
+        outputs = self._with_secret_key(state) | {
+            "reusable": key.reusable,
+            "ephemeral": key.ephemeral,
+            "tags": [] if key.tags is None else key.tags,
+            "preauthorized": key.preauthorized,
+            "expiry": key.expiry,
+            "createdAt": key.created_at,
+            "expiresAt": key.expires_at,
+            "description": key.description,
+            "userId": key.user_id,
+            "invalid": key.invalid,
+        }
+        read_inputs = self._inputs(outputs | {"recreateIfInvalid": inputs.get("recreateIfInvalid")})
+        return ReadResult(key.id, outputs, read_inputs)
 
     def update(self, api: TailscaleAPI, id: str, state: Props, inputs: Props, preview: bool) -> Props:
-        outputs = self._with_secret_key(state) | self._inputs(inputs)
-        for key in ("expiry", "userId"):
-            if key not in inputs:
-                outputs[key] = state.get(key)
+        planned = self.planned(state, inputs)
         if preview:
-            return outputs
+            return planned
         try:
-            document = api.call("GET", api.tailnet_path("keys", id)).json()
-        except APIError as exc:
-            raise ProviderError("Failed to fetch key", str(exc)) from None
-        fresh = _from_api(document)
-        return outputs | {
-            key: fresh[key] for key in ("createdAt", "expiresAt", "invalid", "userId", "expiry")
+            key = decode_key(api.call("GET", "keys", id))
+        except ClientError as exc:
+            if is_not_found(exc):
+                raise UPDATE_PANIC from None
+            raise ProviderError(
+                "Failed to fetch key", f"Error reading tailnet key with id {_id_text(id)}: {exc}"
+            ) from None
+        if key.key_type != "auth":
+            raise _key_type_error(key)
+        return planned | {
+            "invalid": key.invalid,
+            "createdAt": key.created_at,
+            "expiresAt": key.expires_at,
+            "description": key.description,
+            "userId": key.user_id,
         }
 
     def delete(self, api: TailscaleAPI, id: str, state: Props) -> None:
         try:
-            api.call("DELETE", api.tailnet_path("keys", id))
-        except APIError as exc:
-            if exc.status != 404:
-                raise ProviderError("Failed to delete key", str(exc)) from None
+            api.call("DELETE", "keys", id)
+        except ClientError as exc:
+            if not is_not_found(exc):
+                raise ProviderError(
+                    "Failed to delete key", f"Error deleting tailnet key with id {_id_text(id)}: {exc}"
+                ) from None
+
+    def planned(self, state: Props, inputs: Props) -> Props:
+        """The planned state of an update: the inputs, and the stored value of what is computed."""
+        planned = self._with_secret_key(state)
+        planned.pop("recreateIfInvalid", None)
+        planned |= self._inputs(inputs)
+        return planned
 
     @staticmethod
     def _inputs(values: Props) -> Props:
