@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import pulumi
@@ -91,16 +92,33 @@ class Tailnet(pulumi.ComponentResource):
         self.register_outputs({"policy_id": self.policy.id})
 
 
+UNREACHABLE = ("dial tcp", "no such host", "Client.Timeout", "connection refused")
+"""Go's network errors, as the tailscale provider reports them (it prints no hint of its own)."""
+
+
 def _live_policy(parent: pulumi.Resource) -> str:
     """The tailnet's policy file now, or a clear error (the API unreachable, a bad key) before any change.
 
     A plain (blocking) invoke, so a failure is one `RunError` line naming the API, not a traceback.
+    The provider's own message is Go's (`Get "<url>": dial tcp ...`); an unreachable API also gets
+    the hint of where the URL comes from.
     """
     try:
         return str(tailscale.get_acl(opts=pulumi.InvokeOptions(parent=parent)).hujson)
     except Exception as exc:  # the invoke's error carries the provider's message
         message = str(exc).split("returned an error: ", 1)[-1]
+        if any(sign in message for sign in UNREACHABLE):
+            message += (
+                f"\ncannot reach the Tailscale API at {_api_url()}: check tailscale:baseUrl "
+                "(or TAILSCALE_BASE_URL) and that the API is up"
+            )
         raise pulumi.RunError(f"reading the tailnet's policy file (tailscale.get_acl): {message}") from None
+
+
+def _api_url() -> str:
+    """The API the provider talks to: `tailscale:baseUrl`, else `TAILSCALE_BASE_URL`, else Tailscale's."""
+    configured = pulumi.Config("tailscale").get("baseUrl")
+    return configured or os.environ.get("TAILSCALE_BASE_URL") or "https://api.tailscale.com"
 
 
 def _guard_takeover(live_text: str, overwrite: bool, policy_text: str) -> str:
