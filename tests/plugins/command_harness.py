@@ -239,7 +239,9 @@ def kexinit_server(host_key_algs: list[str]) -> Iterator[KexinitServer]:
 def ssh_agent(directory: Path, key: asyncssh.SSHKey) -> Iterator[str]:
     """An OpenSSH `ssh-agent` holding `key`; yields its socket path."""
     if not (shutil.which("ssh-agent") and shutil.which("ssh-add")):
-        pytest.skip("ssh-agent/ssh-add (openssh-client) are not installed")
+        pytest.fail(
+            "ssh-agent/ssh-add are not installed: install openssh-client (apt-get install openssh-client)"
+        )
     socket_path = str(directory / "agent.sock")
     agent = subprocess.Popen(["ssh-agent", "-D", "-a", socket_path], stdout=subprocess.DEVNULL)
     try:

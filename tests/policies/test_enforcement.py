@@ -239,7 +239,7 @@ def pack_process() -> Iterator[tuple[Any, float]]:
     pack's own venv) on a production stack; yields an Analyzer stub and the seconds it took to serve."""
     python = PACK / "venv" / "bin" / "python"
     if not python.exists():
-        pytest.skip("policies/venv is not set up (run `make setup`)")
+        pytest.fail("policies/venv is not set up: run `make setup`")
     env = {
         **os.environ,
         "PULUMI_CONFIG": json.dumps({"sovereign-ai:environment": "production"}),

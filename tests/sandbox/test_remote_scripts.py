@@ -411,7 +411,8 @@ def test_vllm_remove_rerun_is_idempotent(host: HostHandle, client_key: asyncssh.
 @pytest.fixture
 def tailscale_api() -> Iterator[tuple[str, Callable[[], str]]]:
     """The Tailscale API emulator with tag:spark owned by admins; yields its URL and a key maker."""
-    emulator = pytest.importorskip("sandbox.tailscale")
+    import sandbox.tailscale as emulator
+
     server, _thread = emulator.serve()
     state = server.state
     state.set_policy(
