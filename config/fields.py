@@ -44,6 +44,8 @@ API_KEY_PLACEHOLDER = "sovereign-ai-no-key"
 TAG_RE = re.compile(r"^tag:[A-Za-z][A-Za-z0-9-]*$")
 LOGIN_RE = re.compile(r"^[^@\s:]+@[^@\s:]+$")
 GROUP_RE = re.compile(r"^group:[A-Za-z0-9][A-Za-z0-9._-]*$")
+SCIM_GROUP_RE = re.compile(r"^group:[^@\s:]+@[^@\s:]+$")
+"""A group synchronized from an identity provider (SCIM), e.g. `group:sales@example.com`."""
 AUTOGROUPS = frozenset(
     {*ROLE_AUTOGROUPS, "autogroup:member", "autogroup:tagged", "autogroup:shared", "autogroup:danger-all"}
 )

@@ -1,7 +1,8 @@
 """The gateway section of the stack config: where Aperture is, and its grants as configured.
 
-Pure module (no Pulumi). What the grants are when none are configured is decided with the tailnet
-rules, in one place: `config.plan.PolicyPlan`.
+Pure module (no Pulumi). What the grants are when none are configured, and whether their `group:`
+sources are kept or expanded (`visible_groups`), is decided with the tailnet rules, in one place:
+`config.plan.PolicyPlan`.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 
-from config.fields import TAG_RE, ConfigModel, is_identity
+from config.fields import SCIM_GROUP_RE, TAG_RE, ConfigModel, is_identity
 
 
 class ApertureGrant(ConfigModel):
     """One Aperture grant: who (`src`) gets which role and which models (one glob)."""
 
     src: Annotated[list[str], Field(min_length=1)]
-    """Who: logins, `group:`s, `tag:`s or `*`."""
+    """Who: logins, `group:`s (also SCIM groups such as `group:sales@example.com`), `tag:`s or `*`."""
 
     role: str
     """`admin` or `user`: without a role Aperture answers 403."""
@@ -36,7 +37,7 @@ class ApertureGrant(ConfigModel):
     @classmethod
     def _src(cls, value: list[str]) -> list[str]:
         for entry in value:
-            if entry != "*" and not (is_identity(entry) or TAG_RE.match(entry)):
+            if entry != "*" and not (is_identity(entry) or TAG_RE.match(entry) or SCIM_GROUP_RE.match(entry)):
                 raise ValueError(
                     f"{entry!r} is not an Aperture grant source: use a login, a group:, a tag: or *"
                 )
@@ -59,6 +60,9 @@ class GatewayConfig(ConfigModel):
 
     grants: list[ApertureGrant] | None = None
     """Aperture grants; default: admins get admin, model users get user on every host's models."""
+
+    visible_groups: bool = False
+    """Keep `group:` sources in the Aperture grants and add the `tailscale.com/visible-groups` node attribute for the gateway to the policy file; only for a tailnet where Tailscale has turned group visibility on (see "Groups in Aperture grants"). Default: each group is replaced by its members from `tailnet.groups`."""
 
     @field_validator("url")
     @classmethod

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 from config.fields import (
@@ -168,6 +168,10 @@ class TailnetConfig(ConfigModel):
         return self
 
 
+RSA_HOST_KEY_TYPES = frozenset({"ssh-rsa", "ssh-rsa-cert-v01@openssh.com"})
+"""Key types whose pinning makes pulumi-command offer only SHA-1 RSA signatures (see `HostConfig._host_key`)."""
+
+
 class HostConfig(ConfigModel):
     """One GB10 box: how to reach it over SSH, and the model it serves with vLLM."""
 
@@ -227,6 +231,23 @@ class HostConfig(ConfigModel):
                 f"{value!r} is not a valid host name: use lowercase letters, digits and dashes (e.g. spark)"
             )
         return value
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """Refuse an RSA host key: pulumi-command then offers only SHA-1 `ssh-rsa` as host-key
+        algorithm (github.com/pulumi/pulumi-command v1.2.1 `remote/connection.go:94`,
+        `hostKeyAlgorithms = []string{publicKey.Type()}`), which OpenSSH 8.8 and later refuse."""
+        if value is None or not RSA_HOST_KEY_TYPES.intersection(value.split()):
+            return value
+        address = info.data.get("address", "<address>")
+        port = info.data.get("ssh_port", 22)
+        scan = f"ssh-keyscan -t ed25519{f' -p {port}' if port != 22 else ''} {address}"
+        raise ValueError(
+            "an RSA key (ssh-rsa) is pinned: pulumi-command then offers only SHA-1 `ssh-rsa` as "
+            "host-key algorithm, which OpenSSH 8.8 and later refuse, so every deploy would fail to "
+            f"connect; pin the host's ed25519 key instead: `{scan}`"
+        )
 
     @field_validator("hostname")
     @classmethod
@@ -382,7 +403,12 @@ class StackConfig(ConfigModel):
         return self
 
     def _check_grants(self) -> None:
-        """Configured grants only: the default ones (`PolicyPlan.aperture_grants`) always pass."""
+        """`group:` sources Aperture could not match (`config.grant_groups`), then configured grants:
+        the default ones (`PolicyPlan.aperture_grants`) always pass those checks."""
+        from config.grant_groups import check_grant_groups
+
+        tailnet = self.tailnet
+        check_grant_groups(self.gateway, tailnet.groups, tailnet.admins, tailnet.model_users)
         grants = self.gateway.grants
         if grants is None:
             return

@@ -2,9 +2,13 @@
 
 Pure module. `PolicyPlan.from_config(config)` is the plan: the tailnet grants and tests below, and
 the Aperture grants (the configured ones, or the default: admins get the admin role on every model,
-model users the user role on the hosts' models). `policy_for(config, base_text)` returns the policy the program writes with
-`tailscale.Acl`: the user's base policy (kept whole, in its order) plus the generated groups,
-tagOwners, hosts alias, grants and tests. Access granted, nothing more (docs/architecture.md §4):
+model users the user role on the hosts' models). Aperture matches a `group:` source only where the
+gateway may see groups (config/grant_groups.py), so the grants name each group's members from
+`tailnet.groups`; with `gateway.visibleGroups: true` they keep the groups, and the policy gives the
+gateway a `tailscale.com/visible-groups` node attribute listing exactly those groups.
+`policy_for(config, base_text)` returns the policy the program writes with `tailscale.Acl`: the
+user's base policy (kept whole, in its order) plus the generated groups, tagOwners, hosts alias,
+grants, node attribute and tests. Access granted, nothing more (docs/architecture.md §4):
 - model users -> gateway on tcp:80 and tcp:443;
 - the gateway -> GPU servers on each model port;
 - admins -> GPU servers on tcp:22.
@@ -21,8 +25,17 @@ from types import MappingProxyType
 from typing import Any
 
 from config.gateway import ApertureGrant
+from config.grant_groups import expand_groups, group_sources
 from config.model import StackConfig
-from tailnet_policy.policy_file import GENERATED_HEADER, Grant, PolicyFile, PolicyTest, parse
+from tailnet_policy.policy_file import (
+    GENERATED_HEADER,
+    VISIBLE_GROUPS,
+    Grant,
+    NodeAttr,
+    PolicyFile,
+    PolicyTest,
+    parse,
+)
 from tailnet_policy.reachability import Directory, Evaluator, run_tests, split_destination
 
 GATEWAY_ALIAS = "sovereign-gateway"
@@ -50,7 +63,11 @@ class PolicyPlan:
     groups: Mapping[str, tuple[str, ...]]
     model_ports: tuple[int, ...]
     aperture_grants: tuple[ApertureGrant, ...] = ()
-    """The whole Aperture grants list the gateway gets: `gateway.grants`, else the default."""
+    """The whole Aperture grants list the gateway gets: `gateway.grants`, else the default; each
+    `group:` written as its members unless `visible_groups`."""
+
+    visible_groups: bool = False
+    """`gateway.visibleGroups`: the grants keep their groups, and the gateway gets the node attribute."""
 
     @classmethod
     def from_config(cls, config: StackConfig) -> PolicyPlan:
@@ -65,6 +82,7 @@ class PolicyPlan:
             groups=MappingProxyType({k: tuple(v) for k, v in tailnet.groups.items()}),
             model_ports=tuple(sorted({h.port for h in config.hosts})),
             aperture_grants=tuple(_aperture_grants(config)),
+            visible_groups=config.gateway.visible_groups,
         )
 
     def logins(self, entries: Iterable[str], groups: Mapping[str, tuple[str, ...]]) -> list[str]:
@@ -105,6 +123,15 @@ class PolicyPlan:
             tests.append(PolicyTest(src=admin, accept=(f"{self.gpu_tag}:{SSH_PORT}",)))
         return tests
 
+    def node_attrs(self) -> list[NodeAttr]:
+        """The gateway's `tailscale.com/visible-groups` node attribute, listing the groups the
+        Aperture grants use (sorted); none when the grants name no group (they are expanded)."""
+        groups = group_sources(src for grant in self.aperture_grants for src in grant.src)
+        if not self.visible_groups or not groups:
+            return []
+        app = MappingProxyType({VISIBLE_GROUPS: [{"groups": sorted(groups)}]})
+        return [NodeAttr(target=(self.gateway,), app=app)]
+
     @property
     def gateway_identity(self) -> str:
         """The identity tests use as the gateway (a test `src` is one identity, not a group)."""
@@ -112,6 +139,19 @@ class PolicyPlan:
 
 
 def _aperture_grants(config: StackConfig) -> list[ApertureGrant]:
+    """The grants Aperture gets: groups kept where it sees them, else written as their members.
+
+    A grant whose groups have no members matches nobody either way, so it is left out.
+    """
+    grants = _configured_grants(config)
+    if config.gateway.visible_groups:
+        return grants
+    groups = config.tailnet.groups
+    expanded = [grant.model_copy(update={"src": expand_groups(grant.src, groups)}) for grant in grants]
+    return [grant for grant in expanded if grant.src]
+
+
+def _configured_grants(config: StackConfig) -> list[ApertureGrant]:
     """The configured Aperture grants, or the safe default: admins admin, users their models."""
     if config.gateway.grants is not None:
         return list(config.gateway.grants)
@@ -155,6 +195,9 @@ def policy_for(
         changes["groups"] = groups
     if hosts:
         changes["hosts"] = hosts
+    node_attrs = plan.node_attrs()
+    if node_attrs:
+        changes["node_attrs"] = _append_new(base.node_attrs, node_attrs)
     merged = base.with_changes(**changes)
     _check_tests(merged, generated_tests, base_name)
     return merged

@@ -16,15 +16,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--port-base", type=int, default=0, help="Tailscale API port (Aperture: +1); 0 = OS-chosen"
     )
+    parser.add_argument(
+        "--visible-groups",
+        action="store_true",
+        help="turn on Aperture's visible groups for the tailnet (off, as on a new tailnet)",
+    )
     args = parser.parse_args(argv)
     state_dir = args.state_dir.resolve()
     if args.command == "up":
-        return up(state_dir, args.port_base)
+        return up(state_dir, args.port_base, args.visible_groups)
     if args.command == "down":
         return down(state_dir)
     if args.command == "status":
         return status(state_dir)
-    return serve(state_dir, args.port_base)
+    return serve(state_dir, args.port_base, args.visible_groups)
 
 
 if __name__ == "__main__":

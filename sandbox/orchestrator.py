@@ -13,7 +13,10 @@ Files under the state directory (default `.sandbox/`, git-ignored):
 - `sandbox.pid`, `sandbox.log`: the background process and its output;
 - `id_ed25519` (+ `.pub`): the SSH key the deploy uses (generated per run, 0600);
 - `faults.json`: fault switches a test (or a person) sets while the sandbox runs, read on every
-  request (sandbox/faults.py lists them); removed when the sandbox starts.
+  request (sandbox/faults.py lists them); removed when the sandbox starts;
+- `features.json`: the emulated tailnet's features, read on every request (sandbox/features.py):
+  `visibleGroups` (Aperture's visible groups) is off, as on a new tailnet, unless `up` is given
+  `--visible-groups`.
 
 Ports: `--port-base N` uses N (Tailscale API), N+1 (Aperture) and N+2 (the host's SSH), as
 `Pulumi.sandbox.yaml` expects for N = 47800 (`make sandbox-up`); base 0 lets the OS choose all. The
@@ -40,10 +43,10 @@ from typing import Any
 
 import asyncssh
 
-from sandbox import address_block, faults
+from sandbox import address_block, faults, features
 from sandbox.aperture.app import serve as serve_aperture
 from sandbox.host.server import start_host
-from sandbox.reachability import TailnetGroups, gateway_reachability
+from sandbox.reachability import VisibleGroups, gateway_reachability
 from sandbox.tailscale.app import serve as serve_tailscale
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,13 +88,19 @@ def deploy_key(paths: Paths) -> str:
     return Path(str(paths.key) + ".pub").read_text().strip()
 
 
-def serve(state_dir: Path, port_base: int = 0) -> int:
-    """Run every emulator in this process until SIGTERM/SIGINT; write endpoints.json when ready."""
+def serve(state_dir: Path, port_base: int = 0, visible_groups: bool = False) -> int:
+    """Run every emulator in this process until SIGTERM/SIGINT; write endpoints.json when ready.
+
+    The tailnet starts with its features off but `visible_groups` (sandbox/features.py).
+    """
     paths = Paths.of(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     public_key = deploy_key(paths)
     faults_file = faults.faults_path(state_dir)
     faults_file.unlink(missing_ok=True)
+    features_file = features.features_path(state_dir)
+    features_file.unlink(missing_ok=True)
+    features.set_feature(state_dir, features.VISIBLE_GROUPS, visible_groups)
     tailscale, _ = serve_tailscale(port=port_base, audit_path=paths.audit, faults_file=faults_file)
     # A /24 of the emulated tailnet of its own, so two sandboxes never share a fake vLLM's address;
     # `make sandbox-up` (fixed ports) asks for block 0, whose first address the docs show.
@@ -103,7 +112,11 @@ def serve(state_dir: Path, port_base: int = 0) -> int:
         default_identity=ADMIN_IDENTITY,
         audit_path=paths.audit,
         reachable=gateway_reachability(tailscale.state, GATEWAY_IDENTITY),
-        groups=TailnetGroups(tailscale.state),
+        groups=VisibleGroups(
+            tailscale.state,
+            GATEWAY_IDENTITY,
+            lambda: features.enabled(features_file, features.VISIBLE_GROUPS),
+        ),
         faults_file=faults_file,
     )
     host = start_host(
@@ -172,8 +185,11 @@ def read_pid(paths: Paths) -> int | None:
     return pid if _alive(pid) else None
 
 
-def up(state_dir: Path, port_base: int = 0) -> int:
-    """Start the sandbox in the background; print the endpoints; fail with the log tail."""
+def up(state_dir: Path, port_base: int = 0, visible_groups: bool = False) -> int:
+    """Start the sandbox in the background; print the endpoints; fail with the log tail.
+
+    `visible_groups` starts the tailnet with Aperture's visible groups on (sandbox/features.py).
+    """
     paths = Paths.of(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     running = read_pid(paths)
@@ -197,6 +213,7 @@ def up(state_dir: Path, port_base: int = 0) -> int:
                 str(state_dir),
                 "--port-base",
                 str(port_base),
+                *(["--visible-groups"] if visible_groups else []),
             ],
             cwd=ROOT,
             stdout=log,
@@ -210,6 +227,7 @@ def up(state_dir: Path, port_base: int = 0) -> int:
             endpoints = json.loads(paths.endpoints.read_text())
             print(f"    ok ({time.monotonic() - started:.1f}s) pid {process.pid}")
             print(describe(endpoints))
+            print(describe_features(state_dir))
             return 0
         if process.poll() is not None:
             break
@@ -231,6 +249,13 @@ def describe(endpoints: dict[str, Any]) -> str:
             f"    audit log      {endpoints['audit']}",
         ]
     )
+
+
+def describe_features(state_dir: Path) -> str:
+    """The tailnet feature line of `up` and `status`."""
+    on = features.enabled(features.features_path(state_dir), features.VISIBLE_GROUPS)
+    how = "" if on else " (on: `python -m sandbox up --visible-groups`, or see sandbox/features.py)"
+    return f"    visible groups {'on' if on else 'off'}{how}"
 
 
 def down(state_dir: Path) -> int:
@@ -269,6 +294,7 @@ def status(state_dir: Path) -> int:
         return 1
     print(f"sandbox: running (pid {pid})")
     print(describe(endpoints))
+    print(describe_features(state_dir))
     return 0
 
 

@@ -51,7 +51,8 @@ cat <<SUMMARY
       Tailscale runs its tests on every save, so a later edit that opens the model port is refused
     - the GB10 host "spark" joined as tag:gpu at $(field '["spark_tailnet_ip"]'), firewalled, serving
       $(field '["client_model_ids"][0]') from vLLM on $(field '["spark_model_base_url"]') (tailnet address only)
-    - Aperture routing that model for group:ai-users (alice@example.com) and admin@example.com;
+    - Aperture routing that model for alice@example.com (group:ai-users, written as its members:
+      Aperture matches groups only with visible groups) and admin@example.com;
       everyone else gets 403, and each call leaves a usage record
     Client settings (any OpenAI-compatible client): base URL $(field '["client_base_url"]'),
     API key: any non-empty placeholder, model $(field '["client_model_ids"][0]')

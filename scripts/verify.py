@@ -5,7 +5,11 @@
 1. `GET <base>/models`: the gateway answers and lists the model for this identity;
 2. `POST <base>/chat/completions`: one short completion through the gateway.
 A failure is mapped to the walkthrough's troubleshooting table: the symptom, the likely cause and
-the fix. Also usable without a stack: `python3 scripts/verify.py --base-url http://ai/v1 --model M`.
+the fix. A 403 `access denied: no role granted` for someone the stack puts in a group its Aperture
+grants name means the group is not visible to Aperture (the stack's `effective_aperture_grants`
+output and `tailnet.groups` config say who that is; the caller is `--identity`, else this device's
+Tailscale login). Also usable without a stack: `python3 scripts/verify.py --base-url http://ai/v1
+--model M`. Standard library only: `make verify` runs it with the system python3.
 
 Sandbox only: `--identity` sends `X-Sandbox-Identity`, the emulated gateway's stand-in for
 Tailscale's WhoIs; a real Aperture ignores it.
@@ -21,10 +25,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 TIMEOUT_SECONDS = 60
+NO_ROLE = "access denied: no role granted"
+"""Aperture's 403 message for a caller no grant gives a role."""
+
+GroupMembers = Mapping[str, Sequence[str]]
+"""`group:x` -> its members from the stack's `tailnet.groups`, for each group the grants name."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +76,50 @@ def request(url: str, identity: str | None, payload: dict[str, Any] | None = Non
         return Reply(0, "", reason if isinstance(reason, BaseException) else OSError(str(reason)))
 
 
-def diagnose(step: str, base_url: str, reply: Reply) -> Diagnosis:
+@dataclass(frozen=True)
+class StackSettings:
+    """What verify reads from a stack: the client settings, and who is in the grants' groups."""
+
+    base_url: str
+    model: str
+    grant_groups: GroupMembers = field(default_factory=dict)
+
+
+def member_groups(identity: str | None, grant_groups: GroupMembers) -> list[str]:
+    """The groups of the Aperture grants that the stack puts `identity` in."""
+    return sorted(group for group, members in grant_groups.items() if identity and identity in members)
+
+
+def hidden_group(
+    step: str, reply: Reply, identity: str | None, grant_groups: GroupMembers
+) -> Diagnosis | None:
+    """A 403 with no role for a member of a group the grants name: the group is not visible to Aperture."""
+    groups = member_groups(identity, grant_groups)
+    if reply.status != 403 or NO_ROLE not in reply.body or not groups:
+        return None
+    named = ", ".join(groups)
+    return Diagnosis(
+        f"{step}: 403 / access denied through the gateway ({NO_ROLE}) for {identity}, a member of {named}",
+        f"this group is not visible to Aperture: the grants name {named}, and Aperture matches a "
+        "group: source only through a tailscale.com/visible-groups node attribute, on a tailnet where "
+        "Tailscale has turned group visibility on",
+        "expand the group: remove sovereign-ai:gateway.visibleGroups, so the grants name its members "
+        "from sovereign-ai:tailnet.groups; or turn group visibility on for the tailnet (ask Tailscale; "
+        "the Aperture device needs Tailscale 1.97.8 or later); then run `make up`",
+    )
+
+
+def diagnose(
+    step: str,
+    base_url: str,
+    reply: Reply,
+    identity: str | None = None,
+    grant_groups: GroupMembers | None = None,
+) -> Diagnosis:
     """Map one failed reply to the troubleshooting table."""
+    found = hidden_group(step, reply, identity, grant_groups or {})
+    if found is not None:
+        return found
     host = base_url.split("//", 1)[-1].split("/", 1)[0]
     if isinstance(reply.error, socket.gaierror):
         return Diagnosis(
@@ -144,14 +196,42 @@ def show_usage(base_url: str, identity: str | None) -> None:
     )
 
 
-def verify(base_url: str, model: str, identity: str | None, show_usage_record: bool = False) -> int:
+def tailnet_login() -> str | None:
+    """This device's Tailscale login (`tailscale status --json`), or None when it cannot be read."""
+    try:
+        result = subprocess.run(
+            ["tailscale", "status", "--json"], capture_output=True, text=True, timeout=10, check=True
+        )
+        status = json.loads(result.stdout)
+        user = status["User"][str(status["Self"]["UserID"])]
+    except (OSError, ValueError, KeyError, TypeError, subprocess.SubprocessError):
+        return None
+    login = user.get("LoginName") if isinstance(user, dict) else None
+    return login if isinstance(login, str) else None
+
+
+def fail(step: str, base: str, reply: Reply, identity: str | None, grant_groups: GroupMembers) -> int:
+    """Print the diagnosis of a failed call; the caller is `identity`, else this device's login."""
+    if reply.status == 403 and identity is None and grant_groups:
+        identity = tailnet_login()
+    print(f"FAIL {diagnose(step, base, reply, identity, grant_groups)}", file=sys.stderr)
+    return 1
+
+
+def verify(
+    base_url: str,
+    model: str,
+    identity: str | None,
+    show_usage_record: bool = False,
+    grant_groups: GroupMembers | None = None,
+) -> int:
     base = base_url.rstrip("/")
+    groups = grant_groups or {}
     started = time.monotonic()
     print(f"==> GET {base}/models")
     reply = request(f"{base}/models", identity)
     if reply.status != 200:
-        print(f"FAIL {diagnose('list models', base, reply)}", file=sys.stderr)
-        return 1
+        return fail("list models", base, reply, identity, groups)
     ids = [entry.get("id") for entry in json.loads(reply.body).get("data", [])]
     if model not in ids and not any(str(i).endswith(f"/{model}") for i in ids):
         print(
@@ -170,8 +250,7 @@ def verify(base_url: str, model: str, identity: str | None, show_usage_record: b
     }
     reply = request(f"{base}/chat/completions", identity, payload)
     if reply.status != 200:
-        print(f"FAIL {diagnose('chat completion', base, reply)}", file=sys.stderr)
-        return 1
+        return fail("chat completion", base, reply, identity, groups)
     answer = json.loads(reply.body)
     usage = answer.get("usage", {})
     text = answer["choices"][0]["message"]["content"]
@@ -185,14 +264,42 @@ def verify(base_url: str, model: str, identity: str | None, show_usage_record: b
     return 0
 
 
-def stack_settings(stack: str) -> tuple[str, str]:
-    result = subprocess.run(
-        ["pulumi", "stack", "output", "--json", "--stack", stack], capture_output=True, text=True
-    )
+def pulumi_json(*args: str) -> Any:
+    """`pulumi <args> --json`, decoded; raises SystemExit with pulumi's message when it fails."""
+    result = subprocess.run(["pulumi", *args, "--json"], capture_output=True, text=True)
     if result.returncode != 0:
-        raise SystemExit(f"verify: cannot read outputs of stack {stack}: {result.stderr.strip()}")
-    outputs = json.loads(result.stdout)
-    return outputs["client_base_url"], outputs["client_model_ids"][0]
+        raise SystemExit(f"verify: `pulumi {' '.join(args)}` failed: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
+def stack_settings(stack: str) -> StackSettings:
+    """The client settings from the stack's outputs, and the members of the grants' groups (when its
+    config can be read: they only sharpen a 403's diagnosis)."""
+    outputs = pulumi_json("stack", "output", "--stack", stack)
+    try:
+        config = pulumi_json("config", "--stack", stack)
+    except SystemExit:
+        config = {}
+    tailnet = (config.get("sovereign-ai:tailnet") or {}).get("objectValue")
+    return StackSettings(
+        outputs["client_base_url"],
+        outputs["client_model_ids"][0],
+        grant_group_members(outputs.get("effective_aperture_grants"), tailnet),
+    )
+
+
+def grant_group_members(grants: Any, tailnet: Any) -> dict[str, list[str]]:
+    """Each `group:` the live Aperture grants name, with its members from the config's `tailnet.groups`."""
+    groups = tailnet.get("groups") if isinstance(tailnet, dict) else None
+    groups = groups if isinstance(groups, dict) else {}
+    named = {
+        source
+        for grant in (grants if isinstance(grants, list) else [])
+        if isinstance(grant, dict) and isinstance(grant.get("src"), list)
+        for source in grant["src"]
+        if isinstance(source, str) and source.startswith("group:")
+    }
+    return {group: list(groups.get(group) or []) for group in sorted(named)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,12 +311,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--usage", action="store_true", help="sandbox only: print the gateway's usage record")
     args = parser.parse_args(argv)
     if args.stack:
-        base_url, model = stack_settings(args.stack)
+        settings = stack_settings(args.stack)
     elif args.base_url and args.model:
-        base_url, model = args.base_url, args.model
+        settings = StackSettings(args.base_url, args.model)
     else:
         parser.error("give --stack, or --base-url and --model")
-    return verify(args.base_url or base_url, args.model or model, args.identity, args.usage)
+    return verify(
+        args.base_url or settings.base_url,
+        args.model or settings.model,
+        args.identity,
+        args.usage,
+        settings.grant_groups,
+    )
 
 
 if __name__ == "__main__":

@@ -48,6 +48,11 @@ LEGACY_NAMES = {
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 """The shared empty mapping every unset section and `extra` starts as."""
 
+VISIBLE_GROUPS = "tailscale.com/visible-groups"
+"""The `nodeAttrs` app capability that sends the target devices the group memberships of the users
+who connect to them, `[{"groups": ["group:x", ...] or ["*"]}]`; Aperture needs it to match `group:`
+grant sources (docs/architecture.md §10.2)."""
+
 
 class PolicyError(ValueError):
     """A policy file that cannot be read: wrong type of a section or entry, with its location."""
@@ -162,10 +167,13 @@ class Acl:
 
 @dataclass(frozen=True)
 class NodeAttr:
-    """A `nodeAttrs` entry: `attr` (e.g. `funnel`) applies to the `target` nodes."""
+    """A `nodeAttrs` entry: `attr` (e.g. `funnel`) and `app` capabilities apply to the `target` nodes."""
 
     target: tuple[str, ...]
     attr: tuple[str, ...] = ()
+    app: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
+    """Application capabilities of the nodes, e.g. `{"tailscale.com/visible-groups": [{"groups": ["*"]}]}`."""
+
     extra: Mapping[str, Any] = field(default_factory=lambda: EMPTY)
 
     @classmethod
@@ -174,13 +182,16 @@ class NodeAttr:
         return cls(
             target=_strings(raw.get("target", []), f"{where}.target"),
             attr=_strings(raw.get("attr", []), f"{where}.attr"),
-            extra=_extra(raw, {"target", "attr"}),
+            app=MappingProxyType(dict(_object(raw.get("app", {}), f"{where}.app"))),
+            extra=_extra(raw, {"target", "attr", "app"}),
         )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"target": list(self.target)}
         if self.attr:
             out["attr"] = list(self.attr)
+        if self.app:
+            out["app"] = dict(self.app)
         out.update(self.extra)
         return out
 

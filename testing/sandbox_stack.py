@@ -24,7 +24,7 @@ from typing import Any
 import yaml
 
 from config.model import StackConfig, parse_config
-from sandbox import faults
+from sandbox import faults, features
 from testing.engine import PROGRAM_PACKAGES, ROOT, engine_env
 
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -34,9 +34,9 @@ SANDBOX_PASSPHRASE = "sovereign-ai-local"
 """The passphrase the committed `encryptionsalt` of Pulumi.sandbox.yaml is for (scripts/stack.sh)."""
 
 
-def sandbox(state: Path, command: str) -> subprocess.CompletedProcess[str]:
+def sandbox(state: Path, command: str, *options: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "sandbox", command, "--state-dir", str(state), "--port-base", "0"]
+        [sys.executable, "-m", "sandbox", command, "--state-dir", str(state), "--port-base", "0", *options]
         if command == "up"
         else [sys.executable, "-m", "sandbox", command, "--state-dir", str(state)],
         cwd=ROOT, capture_output=True, text=True, timeout=60,
@@ -54,9 +54,10 @@ class SandboxStack:
     audit_mark: int = field(default=0)
 
     @classmethod
-    def start(cls, tmp: Path) -> SandboxStack:
+    def start(cls, tmp: Path, visible_groups: bool = False) -> SandboxStack:
+        """`visible_groups`: the tailnet starts with Aperture's visible groups on (sandbox/features.py)."""
         state = tmp / "sandbox"
-        started = sandbox(state, "up")
+        started = sandbox(state, "up", *(["--visible-groups"] if visible_groups else []))
         assert started.returncode == 0, started.stdout + started.stderr
         endpoints = json.loads((state / "endpoints.json").read_text())
         project = tmp / "project"
@@ -164,10 +165,23 @@ class SandboxStack:
 
     def set_host(self, **values: Any) -> None:
         """Change keys of the first host in the project's `Pulumi.sandbox.yaml` (e.g. a timeout)."""
+        self._update_config(values, "sovereign-ai:hosts", 0)
+
+    def set_gateway(self, **values: Any) -> None:
+        """Change keys of `sovereign-ai:gateway` in the project's `Pulumi.sandbox.yaml`."""
+        self._update_config(values, "sovereign-ai:gateway")
+
+    def _update_config(self, values: dict[str, Any], key: str, index: int | None = None) -> None:
+        """Update the object at config `key` (its item `index` when a list) in `Pulumi.sandbox.yaml`."""
         stack_file = self.project / "Pulumi.sandbox.yaml"
         document = yaml.safe_load(stack_file.read_text())
-        document["config"]["sovereign-ai:hosts"][0].update(values)
+        section = document["config"][key]
+        (section if index is None else section[index]).update(values)
         stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    def set_feature(self, name: str, on: bool) -> None:
+        """Switch a feature of the running sandbox's tailnet (`visibleGroups`; sandbox/features.py)."""
+        features.set_feature(self.state, name, on)
 
     # -- the emulated services ---------------------------------------------------------------------
 

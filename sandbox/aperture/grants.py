@@ -1,7 +1,8 @@
 """Aperture's grants: who gets which role and which models (`tailscale.com/cap/aperture` capabilities).
 
 A grant's `src` matches `*`, the caller's identity exactly (a login, or a tagged device's tags sorted
-and comma-joined), or a `group:<g>` the identity is a member of. Of every matching grant, the highest
+and comma-joined), or a `group:<g>` the identity is a member of, among the groups the gateway can see
+(`groups`: without visible groups, none). Of every matching grant, the highest
 `role` wins (`admin` > `user`; none: 403) and every `models` glob is kept; a model `provider/id`
 is allowed when one glob matches it (`*` one path segment, `**` zero or more).
 """

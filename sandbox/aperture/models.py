@@ -12,8 +12,11 @@ sandbox-only additions (the real behaviour is undocumented or needs a tailnet):
   `default_identity` given at start applies; `None` means anonymous, which is refused (403) even by
   a `*` grant, as Aperture refuses a caller with no user and no tags. SANDBOX ONLY: a real gateway
   ignores the header.
-- **Groups.** `group:<g>` sources resolve through the `groups` mapping given at start (the sandbox
-  passes a live view of the emulated tailnet's policy groups, as Aperture asks Tailscale).
+- **Groups.** `group:<g>` sources resolve through the `groups` mapping given at start: the groups
+  the gateway can see, each with its members. Real Aperture sees a group only through a
+  `tailscale.com/visible-groups` node attribute on a tailnet with that feature, so the sandbox
+  passes a live view of exactly those (sandbox/reachability.py `VisibleGroups`); any other group
+  matches nobody, and its members get 403 `access denied: no role granted`.
 - **Lockout.** A PUT that would remove the saver's own admin role is refused (422); validate does
   not check it.
 - **Usage** records (identity, provider, model, tokens, status) are kept in memory for every
@@ -96,7 +99,7 @@ class ApertureBackend:
         """
         :param config: the initial document (default: a new instance's, `DEFAULT_CONFIG`).
         :param default_identity: identity of requests without `X-Sandbox-Identity` (None: anonymous).
-        :param groups: `group:<g>` -> member logins, for grant sources.
+        :param groups: `group:<g>` -> member logins of the groups the gateway can see (others match nobody).
         :param audit_path: append one JSON line per HTTP request here.
         :param reachable: asked `(host, port)` before each upstream call; False -> 502.
         """

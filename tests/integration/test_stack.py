@@ -71,6 +71,15 @@ def test_make_verify_passes_for_a_model_user(stack: SandboxStack, deployed: dict
     assert "base URL: " + stack.endpoints["aperture"]["url"] + "/v1" in result.stdout
 
 
+def test_the_aperture_grants_name_the_groups_members(stack: SandboxStack, deployed: dict[str, Any]) -> None:
+    """`modelUsers: ['group:ai-users']`: Aperture matches groups only with visible groups (off on the
+    sandbox, as on a new tailnet), so the grant names alice, and the policy needs no node attribute."""
+    grants = hujson.loads(stack.aperture_config()[0])["grants"]
+    assert [grant["src"] for grant in grants] == [["admin@example.com"], [MODEL_USER]]
+    assert stack.outputs()["effective_aperture_grants"] == grants
+    assert "nodeAttrs" not in stack.policy_text()
+
+
 def test_someone_without_a_grant_gets_403(stack: SandboxStack, deployed: dict[str, Any]) -> None:
     status, body = stack.gateway("/v1/models", "mallory@example.com")
     assert status == 403, body

@@ -487,7 +487,7 @@ def test_models_lists_enabled_granted_models_with_provider_metadata(gateway: Gat
     )
 
 
-def test_models_resolves_group_sources(gateway: Gateway) -> None:
+def test_models_resolves_the_visible_groups_it_is_given(gateway: Gateway) -> None:
     status, _, body = call("GET", f"{gateway.url}/v1/models", identity="bob@example.com")
     assert (status, len(body["data"])) == (200, 3)
 

@@ -79,8 +79,68 @@ def test_default_aperture_grants_give_admins_admin_and_users_their_models() -> N
     grants = PolicyPlan.from_config(parse_config(HAPPY)).aperture_grants
     assert [(g.src, g.role, g.models) for g in grants] == [
         (["admin@example.com"], "admin", "**"),
-        (["group:ai-users"], "user", "spark/**"),
+        (["alice@example.com"], "user", "spark/**"),
     ]
+
+
+def aperture_sources(raw: dict[str, Any]) -> list[list[str]]:
+    return [grant.src for grant in PolicyPlan.from_config(parse_config(raw)).aperture_grants]
+
+
+def test_aperture_grants_name_each_groups_members_once_in_order() -> None:
+    raw = copy.deepcopy(HAPPY)
+    raw["tailnet"]["groups"] = {"group:ai-users": ["alice@example.com", "bob@example.com"], "group:ops": []}
+    raw["gateway"] = {
+        "grants": [
+            {"src": ["group:ops"], "role": "admin"},
+            {"src": ["bob@example.com", "group:ai-users", "admin@example.com"], "role": "admin"},
+            {"src": ["group:ai-users", "tag:ci"], "role": "user", "models": "spark/**"},
+        ]
+    }
+    assert aperture_sources(raw) == [
+        ["bob@example.com", "alice@example.com", "admin@example.com"],
+        ["alice@example.com", "bob@example.com", "tag:ci"],
+    ], "a group with no members matches nobody: its grant is left out"
+
+
+def test_visible_groups_keep_the_group_sources() -> None:
+    assert aperture_sources(with_change("gateway", {"visibleGroups": True})) == [
+        ["admin@example.com"],
+        ["group:ai-users"],
+    ]
+
+
+SCIM_GRANTS = [
+    {"src": ["admin@example.com"], "role": "admin"},
+    {"src": ["group:ai-users", "group:sales@example.com"], "role": "user", "models": "spark/**"},
+]
+NOT_EXPANDABLE = (
+    "is not in sovereign-ai:tailnet.groups, so the program cannot write its members into the Aperture "
+    "grants, and Aperture matches a group: source only on a tailnet with group visibility (elsewhere "
+    "its members get 403 access denied: no role granted): list its members in "
+    "sovereign-ai:tailnet.groups, or set sovereign-ai:gateway.visibleGroups: true on a tailnet where "
+    "Tailscale has turned group visibility on"
+)
+
+
+def test_a_grant_group_the_config_cannot_expand_is_refused_naming_its_key() -> None:
+    assert problems(with_change("gateway", {"grants": SCIM_GRANTS})) == [
+        f"sovereign-ai:gateway.grants[1].src: group:sales@example.com {NOT_EXPANDABLE}"
+    ]
+
+
+def test_a_default_grant_group_only_the_base_policy_defines_is_refused_naming_its_key() -> None:
+    raw = copy.deepcopy(HAPPY)
+    raw["tailnet"].update(groups={}, basePolicy="policy/base.hujson", admins=["group:admins"])
+    assert problems(raw) == [
+        f"sovereign-ai:tailnet.admins: group:admins {NOT_EXPANDABLE}",
+        f"sovereign-ai:tailnet.modelUsers: group:ai-users {NOT_EXPANDABLE}",
+    ]
+
+
+def test_visible_groups_accept_a_group_the_config_cannot_expand() -> None:
+    raw = with_change("gateway", {"grants": SCIM_GRANTS, "visibleGroups": True})
+    assert aperture_sources(raw)[1] == ["group:ai-users", "group:sales@example.com"]
 
 
 CASES = [
@@ -365,3 +425,33 @@ def test_gateway_by_address_inside_the_tailnet() -> None:
 def test_stack_config_schema_names_are_camel_case() -> None:
     properties = StackConfig.model_json_schema(by_alias=True)["$defs"]["HostConfig"]["properties"]
     assert "gpuMemoryUtilization" in properties and "gpu_memory_utilization" not in properties
+
+
+RSA_HOST_KEY = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 root@spark"
+
+
+@pytest.mark.parametrize(
+    ("host_key", "ssh_port", "scan"),
+    [
+        (RSA_HOST_KEY, 22, "ssh-keyscan -t ed25519 192.168.1.50"),
+        (f"192.168.1.50 {RSA_HOST_KEY}", 2222, "ssh-keyscan -t ed25519 -p 2222 192.168.1.50"),
+    ],
+    ids=["authorized-keys-line", "known-hosts-line-other-port"],
+)
+def test_an_rsa_host_key_is_refused_naming_the_key_and_the_ed25519_fix(
+    host_key: str, ssh_port: int, scan: str
+) -> None:
+    """A pinned key makes pulumi-command v1.2.1 offer only its type (`remote/connection.go:94`): for
+    RSA only SHA-1 `ssh-rsa`, which OpenSSH 8.8 and later refuse, so the deploy could never connect."""
+    raw = with_change("hosts.0.hostKey", host_key)
+    raw["hosts"][0]["sshPort"] = ssh_port
+    assert problems(raw) == [
+        "sovereign-ai:hosts[0].hostKey: an RSA key (ssh-rsa) is pinned: pulumi-command then offers only "
+        "SHA-1 `ssh-rsa` as host-key algorithm, which OpenSSH 8.8 and later refuse, so every deploy would "
+        f"fail to connect; pin the host's ed25519 key instead: `{scan}`"
+    ]
+
+
+def test_ed25519_and_ecdsa_host_keys_are_accepted() -> None:
+    for host_key in ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA", "ecdsa-sha2-nistp256 AAAAE2VjZHNh"):
+        assert parse_config(with_change("hosts.0.hostKey", host_key)).hosts[0].host_key == host_key

@@ -145,7 +145,7 @@ def test_gateway_grants_are_in_aperture_shape(program: tuple[ProgramMocks, dict[
             "app": {"tailscale.com/cap/aperture": [{"role": "admin"}, {"models": "**"}]},
         },
         {
-            "src": ["group:ai-users"],
+            "src": ["alice@example.com"],
             "app": {"tailscale.com/cap/aperture": [{"role": "user"}, {"models": "spark/**"}]},
         },
     ]

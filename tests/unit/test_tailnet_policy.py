@@ -10,7 +10,7 @@ import pytest
 from config.model import StackConfig, parse_config
 from config.plan import GATEWAY_ALIAS, PolicyConflict, PolicyPlan, policy_for, takeover_problem
 from policies.exposure import exposures
-from tailnet_policy.policy_file import GENERATED_HEADER, Grant, PolicyTest, parse, render
+from tailnet_policy.policy_file import GENERATED_HEADER, Grant, NodeAttr, PolicyTest, parse, render
 from tailnet_policy.reachability import run_tests
 
 RAW: dict[str, Any] = {
@@ -34,9 +34,11 @@ BASE = """// the owner's own rules
 """
 
 
-def config(**tailnet: Any) -> StackConfig:
+def config(gateway: dict[str, Any] | None = None, **tailnet: Any) -> StackConfig:
     raw = copy.deepcopy(RAW)
     raw["tailnet"].update(tailnet)
+    if gateway is not None:
+        raw["gateway"] = gateway
     return parse_config(raw)
 
 
@@ -131,6 +133,45 @@ def test_gateway_by_address_gets_a_hosts_alias() -> None:
     assert policy.grants[1].src == (GATEWAY_ALIAS,)
     assert "tag:aperture" not in policy.tag_owners
     assert run_tests(policy) == []
+
+
+def visible_groups(target: str, groups: list[str]) -> NodeAttr:
+    return NodeAttr(target=(target,), app={"tailscale.com/visible-groups": [{"groups": groups}]})
+
+
+def test_expanded_grants_need_no_node_attribute() -> None:
+    assert policy_for(config()).node_attrs == ()
+    assert "nodeAttrs" not in render(policy_for(config()))
+
+
+def test_visible_groups_give_the_gateway_exactly_the_grants_groups_sorted() -> None:
+    grants = [
+        {"src": ["group:ops", "admin@example.com"], "role": "admin"},
+        {"src": ["group:ai-users", "carol@example.com", "group:ops"], "role": "user", "models": "**"},
+    ]
+    cfg = config(
+        {"visibleGroups": True, "grants": grants}, groups={**RAW["tailnet"]["groups"], "group:ops": []}
+    )
+    policy = policy_for(cfg)
+    assert policy.node_attrs == (visible_groups("tag:aperture", ["group:ai-users", "group:ops"]),)
+    assert parse(render(policy)).node_attrs == policy.node_attrs
+    assert run_tests(policy) == []
+
+
+def test_visible_groups_target_the_gateways_hosts_alias_when_it_has_no_tag() -> None:
+    cfg = config({"visibleGroups": True}, gatewayTag=None, gatewayAddress="100.100.7.7")
+    assert policy_for(cfg).node_attrs == (visible_groups(GATEWAY_ALIAS, ["group:ai-users"]),)
+
+
+def test_visible_groups_merge_after_the_base_node_attributes_once() -> None:
+    base = '{"nodeAttrs": [{"target": ["autogroup:member"], "attr": ["funnel"]}]}'
+    cfg = config({"visibleGroups": True})
+    once = policy_for(cfg, base)
+    assert once.node_attrs == (
+        NodeAttr(target=("autogroup:member",), attr=("funnel",)),
+        visible_groups("tag:aperture", ["group:ai-users"]),
+    )
+    assert policy_for(cfg, render(once)) == once
 
 
 def test_generated_policy_has_no_exposures() -> None:

@@ -120,3 +120,52 @@ def test_verify_maps_403_to_a_missing_grant(gateway: str, capsys: pytest.Capture
 def test_diagnose(reply: Any, symptom: str, cause: str) -> None:
     diagnosis = verify.diagnose("chat", "http://ai/v1", reply)
     assert (diagnosis.symptom, diagnosis.cause) == (symptom, cause)
+
+
+GRANT_GROUPS = {"group:ai-users": ["alice@example.com"]}
+NO_ROLE = verify.Reply(403, json.dumps({"error": "access denied: no role granted"}))
+
+
+def test_a_403_for_a_member_of_a_grant_group_says_the_group_is_not_visible() -> None:
+    diagnosis = verify.diagnose("list models", "http://ai/v1", NO_ROLE, "alice@example.com", GRANT_GROUPS)
+    assert diagnosis.symptom == (
+        "list models: 403 / access denied through the gateway (access denied: no role granted) for "
+        "alice@example.com, a member of group:ai-users"
+    )
+    assert diagnosis.cause.startswith("this group is not visible to Aperture: the grants name group:ai-users")
+    assert "remove sovereign-ai:gateway.visibleGroups" in diagnosis.fix
+    assert "turn group visibility on for the tailnet" in diagnosis.fix and "`make up`" in diagnosis.fix
+
+
+@pytest.mark.parametrize(
+    ("identity", "reply"),
+    [
+        pytest.param("mallory@example.com", NO_ROLE, id="not-a-member"),
+        pytest.param(None, NO_ROLE, id="identity-unknown"),
+        pytest.param(
+            "alice@example.com", verify.Reply(403, '{"error": "admin role required"}'), id="other-403"
+        ),
+    ],
+)
+def test_other_403s_keep_the_missing_grant_diagnosis(identity: str | None, reply: Any) -> None:
+    diagnosis = verify.diagnose("list models", "http://ai/v1", reply, identity, GRANT_GROUPS)
+    assert diagnosis.cause == "no Aperture grant covers your identity"
+
+
+def test_verify_names_the_hidden_group(gateway: str, capsys: pytest.CaptureFixture[str]) -> None:
+    Gateway.answers["/v1/models"] = (403, {"error": "access denied: no role granted"})
+    assert verify.verify(gateway, MODEL, "alice@example.com", grant_groups=GRANT_GROUPS) == 1
+    assert "this group is not visible to Aperture" in capsys.readouterr().err
+
+
+def test_grant_group_members_come_from_the_live_grants_and_the_config() -> None:
+    grants = [
+        {"src": ["admin@example.com"], "app": {}},
+        {"src": ["group:ai-users", "group:scim@example.com", "bob@example.com"], "app": {}},
+    ]
+    tailnet = {"groups": {"group:ai-users": ["alice@example.com"], "group:unused": ["carol@example.com"]}}
+    assert verify.grant_group_members(grants, tailnet) == {
+        "group:ai-users": ["alice@example.com"],
+        "group:scim@example.com": [],
+    }
+    assert verify.grant_group_members("[secret]", None) == {}
