@@ -62,6 +62,7 @@ OWNED_FLAGS = {
     "--gpu-memory-utilization": "hosts[].gpuMemoryUtilization",
     "--max-model-len": "hosts[].maxModelLen",
     "--api-key": "the secret sovereign-ai:vllmApiKey (a flag would put it on the command line)",
+    "--hf-token": "the secret sovereign-ai:huggingfaceToken (a flag would put it on the command line)",
 }
 
 

@@ -222,6 +222,13 @@ CASES = [
         id="api-key-flag-in-args",
     ),
     pytest.param(
+        "hosts.0.vllmArgs",
+        ["--hf-token", "hf_do_not_print"],
+        "sovereign-ai:hosts[0].vllmArgs: --hf-token is set by the program: use the secret "
+        "sovereign-ai:huggingfaceToken (a flag would put it on the command line) instead",
+        id="hf-token-flag-in-args",
+    ),
+    pytest.param(
         "hosts.0.image",
         "vllm/vllm-openai:latest",
         "sovereign-ai:hosts[0].image: 'vllm/vllm-openai:latest' is not pinned: use a tag or digest such as "
