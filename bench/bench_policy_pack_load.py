@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNS = 5
 CODE = (
     "import sys; sys.path.insert(0, '..')\n"
-    "from policies import commands, enforcement, gateway, keys, stack, tailnet\n"
+    "from policies import commands, deploy, enforcement, gateway, keys, lockout, stack, tailnet\n"
     "enforcement.check_hook()\n"
-    "assert sum(len(m.POLICIES) for m in (tailnet, gateway, keys, commands, stack))\n"
+    "assert sum(len(m.POLICIES) for m in (tailnet, deploy, gateway, lockout, keys, commands, stack))\n"
 )
 
 

@@ -66,6 +66,9 @@ class TailnetConfig(ConfigModel):
     gateway_address: str | None = None
     """The gateway's tailnet IPv4 address, when it is not tagged (Aperture nodes often are not)."""
 
+    deploy_tag: str | None = None
+    """Tag the deploying machines (CI runners) join with, e.g. `tag:deploy`: owned by the admins only, it reaches the GPU servers on tcp:22 and the gateway on tcp:80/443 and gets the Aperture admin role, never the model port (see "CI deploys as a tagged machine"). Without it you deploy as one of `admins`."""
+
     address_range: str = DEFAULT_TAILNET_RANGE
     """The tailnet's address range (Tailscale's CGNAT range unless you changed `ipPool`)."""
 
@@ -113,7 +116,7 @@ class TailnetConfig(ConfigModel):
                     )
         return value
 
-    @field_validator("gpu_tag", "gateway_tag")
+    @field_validator("gpu_tag", "gateway_tag", "deploy_tag")
     @classmethod
     def _tags(cls, value: str | None) -> str | None:
         return None if value is None else check_tag(value)
@@ -143,6 +146,7 @@ class TailnetConfig(ConfigModel):
                 f"tailnet.gatewayTag and tailnet.gpuTag are both {self.gpu_tag}: the gateway must be "
                 "the only source that reaches the model port, so give it a tag of its own"
             )
+        self._check_deploy_tag()
         if self.gateway_address is not None:
             try:
                 address = ipaddress.ip_address(self.gateway_address)
@@ -166,6 +170,19 @@ class TailnetConfig(ConfigModel):
                 "or point tailnet.basePolicy at the policy file that defines it"
             )
         return self
+
+    def _check_deploy_tag(self) -> None:
+        """The deploy tag is a role of its own: sharing the GPU tag would give the deploying machines
+        model traffic, sharing the gateway tag the model port."""
+        for key, tag, role in (
+            ("gpuTag", self.gpu_tag, "the GPU servers' tag would make them receive model traffic"),
+            ("gatewayTag", self.gateway_tag, "the gateway's tag would let them reach the model port"),
+        ):
+            if self.deploy_tag is not None and self.deploy_tag == tag:
+                raise ValueError(
+                    f"tailnet.deployTag and tailnet.{key} are both {tag}: the deploying machines need "
+                    f"SSH and the gateway only, and {role}; give them a tag of their own, e.g. tag:deploy"
+                )
 
 
 RSA_HOST_KEY_TYPES = frozenset({"ssh-rsa", "ssh-rsa-cert-v01@openssh.com"})
@@ -222,6 +239,9 @@ class HostConfig(ConfigModel):
 
     readiness_timeout_minutes: Annotated[int, Field(ge=1, le=240)] = 30
     """How long to wait for `/health` after starting the container (first loads take 10-15 min)."""
+
+    rolling_update: bool = True
+    """With other hosts serving the same model id: a change that restarts vLLM takes this host out of the gateway's routing, replaces its container, waits for readiness and puts it back before the next host starts (see "More than one Spark"); `false` replaces it at once, as a host alone is."""
 
     @field_validator("name")
     @classmethod
@@ -400,6 +420,7 @@ class StackConfig(ConfigModel):
                 f"placeholder {API_KEY_PLACEHOLDER!r}, or set the key vLLM expects"
             )
         self._check_grants()
+        self._check_fleet()
         return self
 
     def _check_grants(self) -> None:
@@ -436,6 +457,14 @@ class StackConfig(ConfigModel):
                 f"gateway.grants give no models to {', '.join(uncovered)}: they would get "
                 "403 / access denied through the gateway; add a grant for them and the model"
             )
+
+    def _check_fleet(self) -> None:
+        """Hosts that roll together (`config.fleet`): no grant may name only one of them."""
+        from config.fleet import drain_problems
+
+        problems = drain_problems(self.hosts, self.gateway.grants)
+        if problems:
+            raise ValueError("; ".join(problems))
 
     @staticmethod
     def _unique(field_name: str, values: Iterable[str]) -> None:

@@ -11,7 +11,9 @@ user's base policy (kept whole, in its order) plus the generated groups, tagOwne
 grants, node attribute and tests. Access granted, nothing more (docs/architecture.md §4):
 - model users -> gateway on tcp:80 and tcp:443;
 - the gateway -> GPU servers on each model port;
-- admins -> GPU servers on tcp:22.
+- admins -> GPU servers on tcp:22;
+- the deploy tag (`tailnet.deployTag`, owned by the admins) -> GPU servers on tcp:22 and the gateway
+  on tcp:80 and tcp:443, with the Aperture admin role and no model.
 The generated `tests` pin the invariant; Tailscale runs them on every save, so a later hand edit
 that opens a bypass is refused by Tailscale itself. `policy_for` runs them too, before deploying,
 and refuses a base policy that already breaks them, naming the rule that does.
@@ -24,9 +26,10 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from config.gateway import ApertureGrant
+from config.gateway import ApertureGrant, Budget
 from config.grant_groups import expand_groups, group_sources
 from config.model import StackConfig
+from config.quota_buckets import Bucket, grant_buckets
 from tailnet_policy.policy_file import (
     GENERATED_HEADER,
     VISIBLE_GROUPS,
@@ -69,6 +72,12 @@ class PolicyPlan:
     visible_groups: bool = False
     """`gateway.visibleGroups`: the grants keep their groups, and the gateway gets the node attribute."""
 
+    deploy_tag: str | None = None
+    """`tailnet.deployTag`: the deploying machines' tag (SSH to the GPU servers, the gateway, Aperture admin)."""
+
+    budget: Budget | None = None
+    """`gateway.quotas`: the budget of every Aperture grant that gives models and has none of its own."""
+
     @classmethod
     def from_config(cls, config: StackConfig) -> PolicyPlan:
         tailnet = config.tailnet
@@ -83,6 +92,8 @@ class PolicyPlan:
             model_ports=tuple(sorted({h.port for h in config.hosts})),
             aperture_grants=tuple(_aperture_grants(config)),
             visible_groups=config.gateway.visible_groups,
+            deploy_tag=tailnet.deploy_tag,
+            budget=config.gateway.quotas,
         )
 
     def logins(self, entries: Iterable[str], groups: Mapping[str, tuple[str, ...]]) -> list[str]:
@@ -105,11 +116,22 @@ class PolicyPlan:
             ),
             Grant(src=(self.gateway,), dst=(self.gpu_tag,), ip=ports),
             Grant(src=self.admins, dst=(self.gpu_tag,), ip=(f"tcp:{SSH_PORT}",)),
+            *self.deploy_grants(),
+        ]
+
+    def deploy_grants(self) -> list[Grant]:
+        """The deploy tag -> GPU servers on tcp:22 and the gateway on tcp:80/443 (none without one)."""
+        if self.deploy_tag is None:
+            return []
+        return [
+            Grant(src=(self.deploy_tag,), dst=(self.gpu_tag,), ip=(f"tcp:{SSH_PORT}",)),
+            Grant(src=(self.deploy_tag,), dst=(self.gateway,), ip=tuple(f"tcp:{p}" for p in GATEWAY_PORTS)),
         ]
 
     def tests(self, groups: Mapping[str, tuple[str, ...]]) -> list[PolicyTest]:
         """accept gateway -> model ports; each model user: deny model ports, accept the gateway;
-        each admin: accept SSH; each model user who is not an admin: deny SSH."""
+        each admin: accept SSH; each model user who is not an admin: deny SSH; the deploy tag:
+        accept SSH and the gateway, deny model ports."""
         gpu = [f"{self.gpu_tag}:{p}" for p in self.model_ports]
         tests = [PolicyTest(src=self.gateway_identity, accept=tuple(gpu))]
         admins = self.logins(self.admins, groups)
@@ -121,7 +143,21 @@ class PolicyPlan:
             tests.append(PolicyTest(src=user, accept=accept, deny=tuple(deny)))
         for admin in admins:
             tests.append(PolicyTest(src=admin, accept=(f"{self.gpu_tag}:{SSH_PORT}",)))
+        if self.deploy_tag is not None:
+            accept = (f"{self.gpu_tag}:{SSH_PORT}", *(f"{self.gateway}:{p}" for p in GATEWAY_PORTS))
+            tests.append(PolicyTest(src=self.deploy_tag, accept=accept, deny=tuple(gpu)))
         return tests
+
+    def buckets(self) -> list[Bucket | None]:
+        """For each of `aperture_grants`, the quota bucket it is charged against (`config.quota_buckets`)."""
+        return grant_buckets(self.aperture_grants, self.budget)
+
+    def deployers(self) -> list[str]:
+        """The identities that deploy, as Aperture sees them: each admin login (groups expanded) and
+        the deploy tag. Each must keep the Aperture admin role, or the next deploy gets 403."""
+        found = self.logins(self.admins, self.groups)
+        tag = getattr(self, "deploy_tag", None)
+        return [*found, tag] if tag else found
 
     def node_attrs(self) -> list[NodeAttr]:
         """The gateway's `tailscale.com/visible-groups` node attribute, listing the groups the
@@ -143,12 +179,22 @@ def _aperture_grants(config: StackConfig) -> list[ApertureGrant]:
 
     A grant whose groups have no members matches nobody either way, so it is left out.
     """
-    grants = _configured_grants(config)
+    grants = _configured_grants(config) + _deploy_grant(config)
     if config.gateway.visible_groups:
         return grants
     groups = config.tailnet.groups
     expanded = [grant.model_copy(update={"src": expand_groups(grant.src, groups)}) for grant in grants]
     return [grant for grant in expanded if grant.src]
+
+
+def _deploy_grant(config: StackConfig) -> list[ApertureGrant]:
+    """The deploy tag's Aperture grant: the admin role, to write the config, and no model (the
+    deploy calls none); none without a deploy tag, or when `gateway.grants` already holds it."""
+    tag = config.tailnet.deploy_tag
+    if tag is None:
+        return []
+    grant = ApertureGrant(src=[tag], role="admin")
+    return [] if grant in (config.gateway.grants or ()) else [grant]
 
 
 def _configured_grants(config: StackConfig) -> list[ApertureGrant]:
@@ -177,6 +223,8 @@ def policy_for(
     owners = {plan.gpu_tag: plan.admins}
     if plan.gateway.startswith("tag:"):
         owners[plan.gateway] = plan.admins
+    if plan.deploy_tag is not None:
+        owners[plan.deploy_tag] = plan.admins
     tag_owners = _merge_map(base.tag_owners, owners, base_name, "sovereign-ai:tailnet.admins", "tagOwners")
     hosts: Mapping[str, str] = base.hosts
     if plan.gateway_address is not None:

@@ -16,12 +16,20 @@ if _ROOT not in sys.path:
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
-from policies import commands, enforcement, gateway, keys, stack, tailnet  # noqa: E402
+from policies import commands, deploy, enforcement, gateway, keys, lockout, stack, tailnet  # noqa: E402
 
 enforcement.install()
 
 PolicyPack(
     name="sovereign-ai",
     enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[*tailnet.POLICIES, *gateway.POLICIES, *keys.POLICIES, *commands.POLICIES, *stack.POLICIES],
+    policies=[
+        *tailnet.POLICIES,
+        *deploy.POLICIES,
+        *gateway.POLICIES,
+        *lockout.POLICIES,
+        *keys.POLICIES,
+        *commands.POLICIES,
+        *stack.POLICIES,
+    ],
 )

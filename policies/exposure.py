@@ -14,13 +14,14 @@ name, description and what its validator reports) and the fix every finding of t
 What cannot be decided is a finding too (`tailnet-policy-checkable`), never "no match": a rule that
 opens a model port or tcp:22 to a destination with an unknown selector (`svc:`, an undefined group,
 host or ipset, an unmodelled autogroup), or that names a GPU server for a source that cannot be
-resolved.
+resolved; and, anywhere in the file, a key the evaluator does not know or one written twice in
+different letter cases (`tailnet_policy.keys`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from policies.gpu_servers import Allowed, GpuServers, Naming
 from tailnet_policy.policy_file import PolicyFile
@@ -71,12 +72,14 @@ CHECKABLE = ExposureRule(
     "tailnet-policy-checkable",
     (
         "Requires every rule that opens the model port or SSH to use selectors the guardrails can resolve "
-        "(defined groups, hosts and ipsets; no Tailscale Services or unmodelled autogroups), so that it "
-        "can be checked."
+        "(defined groups, hosts and ipsets; no Tailscale Services or unmodelled autogroups), and every "
+        "key of the policy file to be one they know, written once in any letter case, so that it can be "
+        "checked."
     ),
     (
         "Reports each rule that opens a model port or tcp:22 through a selector the guardrails cannot "
-        "resolve (so they cannot tell whether it reaches a GPU server, or from whom)."
+        "resolve (so they cannot tell whether it reaches a GPU server, or from whom), and each key they "
+        "do not know."
     ),
     (
         "name destinations by tag, hosts alias, IP, CIDR or range, define every group, host and ipset "
@@ -112,7 +115,10 @@ MODEL_PORT = ExposureRule(
 )
 SSH_ADMINS = ExposureRule(
     "tailnet-ssh-admins-only",
-    "Prohibits anyone but the admins from reaching SSH (tcp:22 or Tailscale SSH) on the GPU servers.",
+    (
+        "Prohibits anyone but the admins from reaching SSH (tcp:22 or Tailscale SSH) on the GPU servers "
+        "(the deploy tag, sovereign-ai:tailnet.deployTag, may reach tcp:22)."
+    ),
     "Reports each rule or Tailscale SSH rule that lets a non-admin reach SSH on a GPU server.",
     "remove them from src, or list them in sovereign-ai:tailnet.admins",
 )
@@ -135,6 +141,7 @@ def exposures(
     admins: Iterable[str],
     servers: GpuServers | None = None,
     gateway_address: str | None = None,
+    deploy_tag: str | None = None,
 ) -> list[Exposure]:
     """Every finding, in policy-file order within each kind.
 
@@ -146,6 +153,8 @@ def exposures(
     :param servers: the GPU servers' tags and addresses; default: tagged `gpu_tag`, address unknown
         anywhere in Tailscale's default range.
     :param gateway_address: the gateway's tailnet address, when the config gives it.
+    :param deploy_tag: the deploying machines' tag, allowed on tcp:22 besides the admins (not
+        Tailscale SSH, not the GPU tag's owners).
     """
     ports = sorted(set(model_ports))
     admin_list = list(admins)
@@ -155,6 +164,7 @@ def exposures(
     evaluator = Evaluator(policy)
     judge = _Judge(evaluator, servers, _gateway(evaluator, gateway, gateway_address))
     admitted = _admins(evaluator, admin_list)
+    ssh_sources = admitted if deploy_tag is None else replace(admitted, tags=admitted.tags | {deploy_tag})
 
     def model_port(hit: list[int]) -> str:
         return f"the model port {_tcp(hit)}, bypassing the gateway; only {gateway} may reach it"
@@ -163,9 +173,10 @@ def exposures(
     found += _funnel(policy)
     found += judge.wide_sources(ports)
     found += judge.sources(ports, gateway, judge.gateway, MODEL_PORT, model_port)
-    found += judge.sources([SSH_PORT], None, admitted, SSH_ADMINS, lambda hit: "tcp:22; only admins may")
+    found += judge.sources([SSH_PORT], None, ssh_sources, SSH_ADMINS, lambda hit: "tcp:22; only admins may")
     found += judge.tailscale_ssh(admitted)
     found += judge.checkable(ports)
+    found += _unknown_keys(policy)
     found += judge.internet()
     found += _tag_owners(policy, gpu_tag, admin_set)
     # An acl with several `dst` entries is several rules with one origin: report it once per kind.
@@ -312,6 +323,23 @@ class _Judge:
         if isinstance(approvers, dict) and self.servers.tags & set(approvers.get("exitNode") or []):
             found.append(EXIT_NODE.finding("autoApprovers.exitNode", f"auto-approves {name} as an exit node"))
         return found
+
+
+def _unknown_keys(policy: PolicyFile) -> list[Exposure]:
+    """Keys Tailscale may read but the evaluator does not know (`PolicyFile.key_problems`): what they
+    open cannot be told, so each is undecidable, named with its key; one finding per place."""
+    found: dict[str, list[str]] = {}
+    for problem in policy.key_problems:
+        found.setdefault(problem.where, []).append(f'key "{problem.key}" {problem.why}')
+    return [
+        Exposure(
+            CHECKABLE.name,
+            where,
+            f"{'; '.join(keys)}, so the guardrails cannot tell what Tailscale makes of it (it matches keys "
+            "in any letter case); write the documented key once, or remove it",
+        )
+        for where, keys in found.items()
+    ]
 
 
 def _funnel(policy: PolicyFile) -> list[Exposure]:

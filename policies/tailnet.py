@@ -60,11 +60,14 @@ def _analyse(
     admins: tuple[str, ...],
     gateway_address: str | None,
     address_range: str,
+    deploy_tag: str | None = None,
 ) -> Analysis:
     servers = GpuServers(gpu_tag, frozenset({gpu_tag}), pending=AddressSet.parse(address_range))
     try:
         policy = parse(text)
-        found = tuple(exposures(policy, gpu_tag, gateway, model_ports, admins, servers, gateway_address))
+        found = tuple(
+            exposures(policy, gpu_tag, gateway, model_ports, admins, servers, gateway_address, deploy_tag)
+        )
     except ValueError as exc:  # HuJSON syntax, section shape or port spec errors
         return Analysis(None, str(exc), ())
     return Analysis(policy, None, found)
@@ -87,6 +90,7 @@ def analysis(acl: ResourceCheck) -> Analysis | None:
         plan.admins,
         plan.gateway_address,
         str(acl.context.network),
+        plan.deploy_tag,
     )
 
 

@@ -31,7 +31,7 @@ from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from config.model import parse_config
 from config.plan import policy_for
-from tailnet_policy.policy_file import render
+from tailnet_policy.policy_file import PolicyFile, render
 
 STACK = "prod"
 PROJECT = "sovereign-ai"
@@ -97,10 +97,14 @@ def checked_later(unknown: str, who: str) -> str:
     return f"{unknown} can't be known during preview; {who} is checked again during `pulumi up`, once the value is known"
 
 
-def generated_policy() -> dict[str, Any]:
-    """The policy file the program generates for the happy-path config, as a JSON-shaped dict."""
-    raw = {**copy.deepcopy(CONFIG), "secrets": {"sshPrivateKey": True}}
-    return policy_for(parse_config(raw)).to_dict()
+def _generated(config: Mapping[str, Any]) -> PolicyFile:
+    raw = {**copy.deepcopy(dict(config)), "secrets": {"sshPrivateKey": True}}
+    return policy_for(parse_config(raw))
+
+
+def generated_policy(config: Mapping[str, Any] = CONFIG) -> dict[str, Any]:
+    """The policy file the program generates for `config` (default the happy path), as a JSON-shaped dict."""
+    return _generated(config).to_dict()
 
 
 def generated_policy_with(*grants: dict[str, Any]) -> str:
@@ -110,10 +114,9 @@ def generated_policy_with(*grants: dict[str, Any]) -> str:
     return json.dumps(policy)
 
 
-def generated_policy_text() -> str:
+def generated_policy_text(config: Mapping[str, Any] = CONFIG) -> str:
     """The same policy as the HuJSON text the program puts in `tailscale.Acl`'s `acl`."""
-    raw = {**copy.deepcopy(CONFIG), "secrets": {"sshPrivateKey": True}}
-    return render(policy_for(parse_config(raw)))
+    return render(_generated(config))
 
 
 RESOURCE_OPTIONS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [], None)
@@ -185,9 +188,9 @@ def not_applicable_reason(policy: Policy, args: ResourceValidationArgs | StackVa
 
 def rule_modules() -> list[Any]:
     """The rule modules `policies/__main__.py` builds the pack from, in its order."""
-    from policies import commands, gateway, keys, stack, tailnet
+    from policies import commands, deploy, gateway, keys, lockout, stack, tailnet
 
-    return [tailnet, gateway, keys, commands, stack]
+    return [tailnet, deploy, gateway, lockout, keys, commands, stack]
 
 
 def all_policies() -> list[Policy]:

@@ -61,8 +61,8 @@ def test_rule_modules_load_and_build_their_policies() -> None:
     (the pack must load in under two seconds; `bench/bench_policy_pack_load.py` tracks the figure)."""
     code = (
         "import time; start = time.perf_counter()\n"
-        "from policies import commands, enforcement, gateway, keys, stack, tailnet\n"
-        "count = sum(len(m.POLICIES) for m in (tailnet, gateway, keys, commands, stack))\n"
+        "from policies import commands, deploy, enforcement, gateway, keys, lockout, stack, tailnet\n"
+        "count = sum(len(m.POLICIES) for m in (tailnet, deploy, gateway, lockout, keys, commands, stack))\n"
         "print(count, round(time.perf_counter() - start, 3))\n"
     )
     result = subprocess.run(

@@ -25,6 +25,11 @@ ACTIONLINT = shutil.which("actionlint", path=str(BIN)) or shutil.which("actionli
 ZIZMOR = shutil.which("zizmor", path=str(BIN)) or shutil.which("zizmor")
 FILES = sorted(WORKFLOWS.glob("*.yml"))
 SHA_PIN = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40}$")
+TAILSCALE_ACTION = "tailscale/github-action@"
+TAILSCALE_ACTION_SHA = "780049a30b6ff5c378a9e7b389d15ece7a204888"
+"""v4.1.3; its action.yml has the `audience` input (workload identity federation)."""
+DEPLOY_TAG = "tag:deploy"
+"""The tag the workflows join with: sovereign-ai:tailnet.deployTag of the stacks they deploy."""
 
 BAD_WORKFLOW = """\
 on: pull_request_target
@@ -65,7 +70,7 @@ def lint_env() -> dict[str, str]:
 
 
 def test_there_are_workflows() -> None:
-    assert {f.name for f in FILES} >= {"ci.yml", "preview.yml", "deploy.yml"}
+    assert {f.name for f in FILES} >= {"ci.yml", "preview.yml", "deploy.yml", "drift.yml"}
 
 
 def test_actionlint_clean() -> None:
@@ -113,9 +118,13 @@ def test_least_privilege_permissions(path: Path) -> None:
         granted = job.get("permissions")
         assert isinstance(granted, dict), f"{path.name}:{name} must list its permissions"
         writes = {scope for scope, level in granted.items() if level == "write"}
-        assert writes <= {"pull-requests"}, f"{path.name}:{name} writes {writes}"
-        if writes:
+        # id-token: the Tailscale Action's workload identity federation (an OIDC token, no repo write)
+        assert writes <= {"pull-requests", "issues", "id-token"}, f"{path.name}:{name} writes {writes}"
+        assert set(granted) <= {"contents", *writes}, f"{path.name}:{name} asks for {granted}"
+        if "pull-requests" in writes:
             assert triggers(workflow).keys() == {"pull_request"}, f"{path.name}:{name}"
+        if "issues" in writes:  # the drift issue: main's code only, never a pull request's
+            assert triggers(workflow).keys() == {"schedule", "workflow_dispatch"}, f"{path.name}:{name}"
 
 
 @pytest.mark.parametrize("path", FILES, ids=[f.name for f in FILES])
@@ -144,15 +153,50 @@ def test_pr_preview_runs_make_preview_with_refresh_per_stack() -> None:
     assert "preview_summary.py post" in post["run"]
 
 
-def test_every_tailnet_join_is_an_ephemeral_ci_node() -> None:
-    for name in ("preview.yml", "deploy.yml"):
+def tailnet_joins(job: dict[str, Any]) -> list[dict[str, Any]]:
+    """The job's steps that join the tailnet with Tailscale's GitHub Action."""
+    return [s for s in steps(job) if str(s.get("uses", "")).startswith(TAILSCALE_ACTION)]
+
+
+def test_every_tailnet_join_is_the_deploy_tag_through_workload_identity() -> None:
+    """Each job that previews, deploys or checks drift joins once, as tag:deploy
+    (sovereign-ai:tailnet.deployTag), with a federated identity (client ID + audience, an OIDC
+    token): no Tailscale secret, no auth key."""
+    for name in ("preview.yml", "deploy.yml", "drift.yml"):
         for job_name, job in load(name)["jobs"].items():
-            joins = [s for s in steps(job) if str(s.get("uses", "")).startswith("tailscale/github-action@")]
             if job_name == "stacks":
                 continue
+            joins = tailnet_joins(job)
             assert len(joins) == 1, f"{name}:{job_name} must join the tailnet (the gateway is there)"
-            assert joins[0]["with"]["tags"] == "tag:ci"
-            assert "oauth-secret" in joins[0]["with"], "OAuth clients' nodes are ephemeral"
+            join = joins[0]
+            assert SHA_PIN.match(join["uses"]), f"{name}:{job_name}: pin {join['uses']} by commit SHA"
+            assert join["uses"] == f"{TAILSCALE_ACTION}{TAILSCALE_ACTION_SHA}", f"{name}:{job_name}"
+            assert join["with"]["tags"] == DEPLOY_TAG, f"{name}:{job_name} joins as {join['with']['tags']}"
+            assert join["with"]["oauth-client-id"] == "${{ secrets.TS_DEPLOY_CLIENT_ID }}"
+            assert join["with"]["audience"] == "${{ secrets.TS_DEPLOY_AUDIENCE }}"
+            assert not {"oauth-secret", "authkey"} & set(join["with"]), (
+                f"{name}:{job_name}: a long-lived secret"
+            )
+            assert job["permissions"].get("id-token") == "write", f"{name}:{job_name}: the OIDC token"
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f.name for f in FILES])
+def test_id_token_only_where_a_job_joins_with_workload_identity(path: Path) -> None:
+    for name, job in load(path.name)["jobs"].items():
+        federated = any("audience" in (step.get("with") or {}) for step in tailnet_joins(job))
+        asks = (job.get("permissions") or {}).get("id-token") == "write"
+        assert asks == federated, (
+            f"{path.name}:{name}: id-token: write {'without' if asks else 'for'} a federated join"
+        )
+
+
+@pytest.mark.parametrize("path", FILES, ids=[f.name for f in FILES])
+def test_no_long_lived_tailscale_api_key(path: Path) -> None:
+    """The provider gets a scoped OAuth client (TAILSCALE_OAUTH_CLIENT_ID/SECRET), never an API key."""
+    text = path.read_text()
+    assert "TAILSCALE_API_KEY" not in text and "tailscale:apiKey" not in text, path.name
+    for job in load(path.name)["jobs"].values():
+        assert all("authkey" not in (step.get("with") or {}) for step in tailnet_joins(job)), path.name
 
 
 def test_deploys_dev_on_push_and_production_behind_a_reviewed_environment() -> None:
@@ -172,7 +216,7 @@ def test_workflows_use_the_upstream_cli_and_plugin_versions_the_project_pins() -
     sys.path.insert(0, str(ROOT / "scripts"))
     import toolchain
 
-    for name in ("preview.yml", "deploy.yml"):
+    for name in ("preview.yml", "deploy.yml", "drift.yml"):
         text = (WORKFLOWS / name).read_text()
         assert f"PULUMI_VERSION: {toolchain.PULUMI_VERSION}" in text, name
         assert f"pulumi plugin install resource tailscale {toolchain.TAILSCALE_VERSION}" in text, name
@@ -186,13 +230,10 @@ def test_workflows_use_the_upstream_cli_and_plugin_versions_the_project_pins() -
         (["up", "STACK=dev", "REFRESH=1"], "scripts/stack.sh up dev --refresh"),
         (["preview", "STACK=dev"], "scripts/stack.sh preview dev\n"),
         (["preview", "STACK=dev", "REFRESH=0"], "scripts/stack.sh preview dev\n"),
-        (
-            ["up", "STACK=dev", "BACKEND_URL=s3://state"],
-            "export PULUMI_BACKEND_URL='s3://state'; scripts/stack.sh up dev\n",
-        ),
+        (["drift", "STACK=dev", "DRIFT_REPORT=d.md"], "scripts/drift.py check --stack dev --report d.md\n"),
     ],
 )
-def test_makefile_passes_refresh_and_backend(args: list[str], expected: str) -> None:
+def test_makefile_passes_refresh(args: list[str], expected: str) -> None:
     result = subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert expected in result.stdout + "\n", result.stdout
@@ -238,3 +279,50 @@ def test_stack_sh_hands_refresh_to_pulumi(tmp_path: Path, args: list[str], expec
     assert result.returncode == 0, result.stderr
     calls = (tmp_path / "pulumi-args").read_text().splitlines()
     assert calls[-1] == expected, calls
+
+
+def test_the_backend_is_chosen_by_pulumi_backend_url_only() -> None:
+    """One way to choose the backend: Pulumi's own variable, kept by the engine's environment for
+    every target; the Makefile's old `BACKEND_URL=` is refused, naming the new way."""
+    old = subprocess.run(
+        ["make", "-n", "up", "STACK=dev", "BACKEND_URL=s3://x"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert old.returncode != 0 and "export PULUMI_BACKEND_URL='s3://x'" in old.stderr, old.stderr
+    url = "postgres://pulumi@127.0.0.1:5432/pulumi?sslmode=disable"
+    env = dict(os.environ, PULUMI_BACKEND_URL=url)
+    exports = subprocess.run(
+        [sys.executable, "scripts/toolchain.py", "env"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert f"export PULUMI_BACKEND_URL='{url}'" in exports.stdout.splitlines()
+    makefile = (ROOT / "Makefile").read_text()
+    assert "BACKEND_ENV" not in makefile
+    for path in FILES:
+        for job in load(path.name)["jobs"].values():
+            for step in steps(job):
+                names = {k for k in step.get("env") or {} if k.endswith("BACKEND_URL")}
+                assert names <= {"PULUMI_BACKEND_URL"}, f"{path.name}: {names}"
+                if names:
+                    assert step["env"]["PULUMI_BACKEND_URL"] == "${{ secrets.PULUMI_BACKEND_URL }}", path.name
+
+
+def test_drift_runs_nightly_and_by_hand_per_stack_and_keeps_one_issue_per_stack() -> None:
+    workflow = load("drift.yml")
+    assert triggers(workflow).keys() == {"schedule", "workflow_dispatch"}
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    assert "python3 scripts/drift.py stacks" in run_lines(workflow["jobs"]["stacks"])
+    job = workflow["jobs"]["drift"]
+    assert job["strategy"]["matrix"]["stack"] == "${{ fromJSON(needs.stacks.outputs.stacks) }}"
+    assert job["strategy"]["fail-fast"] is False, "one stack's drift must not hide another's"
+    assert job["environment"] == "preview-${{ matrix.stack }}", "read-only credentials"
+    assert {k: v for k, v in job["permissions"].items() if k != "id-token"} == {
+        "contents": "read",
+        "issues": "write",
+    }
+    check = next(s for s in steps(job) if s.get("id") == "check")
+    assert check["run"].startswith('make drift STACK="$STACK" DRIFT_REPORT=drift.md')
+    assert check["env"]["STACK"] == "${{ matrix.stack }}"
+    issue = steps(job)[-1]
+    assert issue["if"].startswith("always()"), "a drifted stack fails the check step: the issue must follow"
+    assert 'python3 scripts/drift.py issue --stack "$STACK" --report drift.md' in issue["run"]
+    assert issue["env"]["GH_TOKEN"] == "${{ github.token }}"
+    assert all("GH_TOKEN" not in (s.get("env") or {}) for s in steps(job)[:-1]), "only the issue step writes"
