@@ -102,17 +102,30 @@ class _Parser:
             return Node(self.string(), start, self.pos)
         return self.literal()
 
+    def closed(self, close: str, unterminated: str, start: int) -> bool:
+        """Whether `close` comes next (past blanks and comments); if so, past it. The end of the
+        text instead is the error `unterminated`, at `start`."""
+        self.skip()
+        if self.pos >= len(self.text):
+            raise self.fail(unterminated, start)
+        if self.text[self.pos] != close:
+            return False
+        self.pos += 1
+        return True
+
+    def separator(self, close: str, message: str) -> None:
+        """Past blanks and comments, a `,` (skipped) or `close`; anything else is the error `message`."""
+        self.skip()
+        if self.pos < len(self.text) and self.text[self.pos] == ",":
+            self.pos += 1
+        elif self.pos < len(self.text) and self.text[self.pos] != close:
+            raise self.fail(message)
+
     def object(self) -> Node:
         start = self.pos
         self.pos += 1
         node = Node({}, start, start)
-        while True:
-            self.skip()
-            if self.pos >= len(self.text):
-                raise self.fail("unterminated object: missing }", start)
-            if self.text[self.pos] == "}":
-                self.pos += 1
-                break
+        while not self.closed("}", "unterminated object: missing }", start):
             if self.text[self.pos] != '"':
                 raise self.fail(f"expected a quoted key, found {self.text[self.pos]!r}")
             key_start = self.pos
@@ -126,11 +139,7 @@ class _Parser:
                 raise self.fail(f"duplicate key {key!r}", key_start)
             node.value[key] = child.value
             node.members.append(Member(key, key_start, child))
-            self.skip()
-            if self.pos < len(self.text) and self.text[self.pos] == ",":
-                self.pos += 1
-            elif self.pos < len(self.text) and self.text[self.pos] != "}":
-                raise self.fail(f"expected ',' or '}}' after the value of {key!r}")
+            self.separator("}", f"expected ',' or '}}' after the value of {key!r}")
         node.end = self.pos
         return node
 
@@ -138,21 +147,11 @@ class _Parser:
         start = self.pos
         self.pos += 1
         node = Node([], start, start)
-        while True:
-            self.skip()
-            if self.pos >= len(self.text):
-                raise self.fail("unterminated array: missing ]", start)
-            if self.text[self.pos] == "]":
-                self.pos += 1
-                break
+        while not self.closed("]", "unterminated array: missing ]", start):
             child = self.value()
             node.value.append(child.value)
             node.items.append(child)
-            self.skip()
-            if self.pos < len(self.text) and self.text[self.pos] == ",":
-                self.pos += 1
-            elif self.pos < len(self.text) and self.text[self.pos] != "]":
-                raise self.fail("expected ',' or ']' in array")
+            self.separator("]", "expected ',' or ']' in array")
         node.end = self.pos
         return node
 

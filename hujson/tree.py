@@ -183,7 +183,7 @@ def _parse_trimmed(n: int, b: bytes) -> tuple[bytes | Object | Array, int]:
     ch = b[n]
     if ch in b"{[":
         try:
-            return _parse_object(n + 1, b) if ch == ord("{") else _parse_array(n + 1, b)
+            return _parse_composite(n + 1, b, Object() if ch == ord("{") else Array())
         except _ParseError as exc:
             # A `}` or `]` met deeper down closes nothing at this level (Go: the value is not nil).
             exc.object_end = exc.array_end = False
@@ -245,36 +245,32 @@ def _past_value(n: int, b: bytes, comp: _Composite, value: Value) -> int | None:
     raise _invalid_character(b, n, f"after {kind} value (expecting ',' or '{close}')")
 
 
-def _parse_object(n: int, b: bytes) -> tuple[Object, int]:
-    obj = Object()
-    while True:
-        name, n = _next_or_end(n, b, obj)
-        if name is None:
-            return obj, n
-        if not isinstance(name.value, bytes) or not name.value.startswith(b'"'):
-            raise _invalid_character(b, name.start, "at start of object name")
-        if n == len(b):
-            raise _ParseError(n, "parsing object after name: unexpected EOF")
-        if b[n] != ord(":"):
-            raise _invalid_character(b, n, "after object name")
-        value, n = _parse_next(n + 1, b)
-        obj.members.append((name, value))
-        after = _past_value(n, b, obj, value)
-        if after is None:
-            return obj, n + 1
-        n = after
+def _member_value(name: Value, n: int, b: bytes) -> tuple[Value, int]:
+    """The value of an object member, after its name `name` and the `:` at `n`."""
+    if not isinstance(name.value, bytes) or not name.value.startswith(b'"'):
+        raise _invalid_character(b, name.start, "at start of object name")
+    if n == len(b):
+        raise _ParseError(n, "parsing object after name: unexpected EOF")
+    if b[n] != ord(":"):
+        raise _invalid_character(b, n, "after object name")
+    return _parse_next(n + 1, b)
 
 
-def _parse_array(n: int, b: bytes) -> tuple[Array, int]:
-    arr = Array()
+def _parse_composite(n: int, b: bytes, comp: _Composite) -> tuple[_Composite, int]:
+    """`comp` filled with the members or elements from `n` (past its opening bracket) to its closing one."""
     while True:
-        value, n = _next_or_end(n, b, arr)
+        value, n = _next_or_end(n, b, comp)
         if value is None:
-            return arr, n
-        arr.elements.append(value)
-        after = _past_value(n, b, arr, value)
+            return comp, n
+        if isinstance(comp, Object):
+            name = value
+            value, n = _member_value(name, n, b)
+            comp.members.append((name, value))
+        else:
+            comp.elements.append(value)
+        after = _past_value(n, b, comp, value)
         if after is None:
-            return arr, n + 1
+            return comp, n + 1
         n = after
 
 

@@ -15,7 +15,6 @@ what it returns. Detailed-diff paths (`a.b`, `a[0]`, `a["x.y"]`) are spelled as 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,6 +57,18 @@ def to_struct(values: Mapping[str, Any], *, omit_none: bool = False) -> struct_p
     struct = struct_pb2.Struct()
     struct.update({key: value for key, value in values.items() if not (omit_none and value is None)})
     return struct
+
+
+def json_kind(value: Any) -> str:
+    """The JSON kind of a plain value, as Go's encoding/json names it in an `UnmarshalTypeError`:
+    `bool`, `number`, `string`, `array`, else `object` (null included)."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 # -- secrets ------------------------------------------------------------------------------------
@@ -155,47 +166,16 @@ def parse_urn(urn: str) -> tuple[str, str]:
     return parts[2].split("$")[-1], parts[-1]
 
 
-_PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+def _requires_quote(char: str) -> bool:
+    """sdk v3.224.0 `go/common/resource/properties_path.go:574-576`."""
+    return not (char.isascii() and (char.isalnum() or char == "_"))
 
 
 def child_path(parent: str, key: str | int) -> str:
-    """A property path one level below `parent`: `a.b`, `a[0]`, `a["x.y"]`."""
+    """`parent` + one key, as `PropertyPath.String()` writes it: `a.b`, `a[0]`, `a["x.y"]`
+    (`properties_path.go:578-608`)."""
     if isinstance(key, int):
         return f"{parent}[{key}]"
-    if _PLAIN_KEY.match(key):
-        return f"{parent}.{key}" if parent else key
-    quoted = key.replace("\\", "\\\\").replace('"', '\\"')
-    return f'{parent}["{quoted}"]'
-
-
-def changed_paths(old: Any, new: Any, path: str = "") -> dict[str, str]:
-    """Leaf paths that differ between `old` and `new`, each `add`, `delete` or `update`.
-
-    Arrays and objects are compared element by element, so a changed trigger shows as
-    `triggers[0]`, which the engine matches against the SDK's `replace_on_changes=["triggers[*]"]`.
-    """
-    if old == new:
-        return {}
-    if isinstance(old, dict) and isinstance(new, dict):
-        keyed: dict[str, str] = {}
-        for key in sorted(set(old) | set(new)):
-            sub = child_path(path, key)
-            if key not in old:
-                keyed[sub] = "add"
-            elif key not in new:
-                keyed[sub] = "delete"
-            else:
-                keyed.update(changed_paths(old[key], new[key], sub))
-        return keyed
-    if isinstance(old, list) and isinstance(new, list):
-        indexed: dict[str, str] = {}
-        for index in range(max(len(old), len(new))):
-            sub = child_path(path, index)
-            if index >= len(old):
-                indexed[sub] = "add"
-            elif index >= len(new):
-                indexed[sub] = "delete"
-            else:
-                indexed.update(changed_paths(old[index], new[index], sub))
-        return indexed
-    return {path: "update"}
+    if any(_requires_quote(char) for char in key):
+        return parent + '["' + key.replace('"', '\\"') + '"]'
+    return f"{parent}.{key}" if parent else key

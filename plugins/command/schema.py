@@ -26,6 +26,7 @@ from typing import Any
 
 from plugins.command import NOT_IMPLEMENTED
 from plugins.command.values import Props, inner, is_unknown, make_secret, rewrap
+from plugins.wire import json_kind
 
 INPUTS_TYPE = "remote.CommandInputs"
 CONNECTION_TYPE = "remote.Connection"
@@ -74,18 +75,14 @@ INPUT_FIELDS: dict[str, Field] = {
 Failure = tuple[str, str]
 """`(property, reason)` of a check failure."""
 
-
-def _go_type_of(value: Any) -> str:
-    """How the mapper names the Go type a wire value decodes to."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "float64"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "[]interface {}"
-    return "map[string]interface {}"
+GO_TYPES = {
+    "bool": "bool",
+    "number": "float64",
+    "string": "string",
+    "array": "[]interface {}",
+    "object": "map[string]interface {}",
+}
+"""How the mapper names the Go type a wire value of each JSON kind decodes to."""
 
 
 def _assignable(go_type: str, value: Any) -> bool:
@@ -124,9 +121,8 @@ def _decode(values: Props, fields: dict[str, Field], type_name: str) -> list[Fai
 
 def _wrong_type(type_name: str, name: str, expected: str, value: Any) -> str:
     """`mapper.NewWrongTypeError`'s message (`errors.go`)."""
-    return (
-        f"Field '{name}' on '{type_name}' must be a '{expected}'; got '{_go_type_of(inner(value))}' instead"
-    )
+    actual = GO_TYPES[json_kind(inner(value))]
+    return f"Field '{name}' on '{type_name}' must be a '{expected}'; got '{actual}' instead"
 
 
 def _connection_failures(connection: Any) -> list[Failure]:

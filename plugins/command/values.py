@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from plugins.wire import OUTPUT_VALUE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN, reveal
+from plugins.wire import OUTPUT_VALUE_SIG, SECRET_SIG, SIG_KEY, UNKNOWN, child_path, reveal
 
 Props = dict[str, Any]
 """A property map in wire form."""
@@ -96,23 +96,6 @@ def deep_equals(a: Any, b: Any) -> bool:
     if isinstance(a, dict | list) or isinstance(b, dict | list):
         return False
     return bool(a == b)
-
-
-# -- property paths, as `resource.PropertyPath.String()` writes them ----------------------------
-
-
-def _requires_quote(char: str) -> bool:
-    """sdk v3.224.0 `go/common/resource/properties_path.go:574-576`."""
-    return not (char.isascii() and (char.isalnum() or char == "_"))
-
-
-def child_path(parent: str, key: str | int) -> str:
-    """`parent` + one key: `a.b`, `a[0]`, `a["x.y"]` (`properties_path.go:578-608`)."""
-    if isinstance(key, int):
-        return f"{parent}[{key}]"
-    if any(_requires_quote(char) for char in key):
-        return parent + '["' + key.replace('"', '\\"') + '"]'
-    return f"{parent}.{key}" if parent else key
 
 
 # -- differences, as `resource.PropertyValue.Diff` and `plugin.NewDetailedDiffFromObjectDiff` ----

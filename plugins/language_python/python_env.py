@@ -41,6 +41,14 @@ class PythonOptions:
     toolchain: str = ""
     typechecker: str = ""
 
+    @property
+    def toolchain_name(self) -> str:
+        return TOOLCHAINS[self.toolchain]
+
+    @property
+    def typechecker_name(self) -> str:
+        return TYPECHECKERS[self.typechecker]
+
 
 def options_dict(options: Any) -> dict[str, Any]:
     """`ProgramInfo.options` (a protobuf Struct) as a plain dict."""
@@ -76,14 +84,6 @@ class PythonEnv:
     options: PythonOptions
     virtualenv: str
     """`resolveVirtualEnvironmentPath` (pip.go:607): joined to the root unless absolute; "" for none."""
-
-    @property
-    def toolchain_name(self) -> str:
-        return TOOLCHAINS[self.options.toolchain]
-
-    @property
-    def typechecker_name(self) -> str:
-        return TYPECHECKERS[self.options.typechecker]
 
     def python(self) -> str:
         """`pip.Command` (pip.go:202): the venv's `bin/python`, else `CommandPath()`."""

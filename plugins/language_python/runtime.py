@@ -186,9 +186,9 @@ class PythonLanguageRuntime(language_pb2_grpc.LanguageRuntimeServicer):
         except FAILURES as exc:
             fail(context, exc)
         metadata = {
-            "toolchain": env.toolchain_name,
+            "toolchain": env.options.toolchain_name,
             "toolchainVersion": found.toolchain_version,
-            "typechecker": env.typechecker_name,
+            "typechecker": env.options.typechecker_name,
         }
         return language_pb2.AboutResponse(
             executable=found.executable, version=found.version, metadata=metadata

@@ -27,10 +27,11 @@ from hujson.standard import standardize_bytes
 from hujson.tree import HuJSONFormatError
 from plugins.tailscale.config import ProviderConfig
 from plugins.tailscale.errors import APIError, ClientError
-from plugins.tailscale.gojson import GoJSONError, decode, field, kind, syntax_error
+from plugins.tailscale.gojson import GoJSONError, decode, field, syntax_error
 from plugins.tailscale.golang import go_marshal, join_path, path_escape, url_error
 from plugins.tailscale.oauth import TokenSource
 from plugins.tailscale.transport import Response, round_trip
+from plugins.wire import json_kind
 
 TIMEOUT_SECONDS = 60.0
 """`defaultHttpClientTimeout = time.Minute` (`client.go:84`)."""
@@ -80,12 +81,12 @@ def api_error(status: int, body: bytes) -> ClientError:
         return APIError(status, "")
     if not isinstance(document, dict):
         return ClientError(
-            f"json: cannot unmarshal {kind(document)} into Go value of type tailscale.APIError"
+            f"json: cannot unmarshal {json_kind(document)} into Go value of type tailscale.APIError"
         )
     message = field(document, "message")
     if message is not None and not isinstance(message, str):
         return ClientError(
-            f"json: cannot unmarshal {kind(message)} into Go struct field APIError.message of type string"
+            f"json: cannot unmarshal {json_kind(message)} into Go struct field APIError.message of type string"
         )
     return APIError(status, message or "")
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["GoJSONError", "decode", "field", "kind", "syntax_error"]
+__all__ = ["GoJSONError", "decode", "field", "syntax_error"]
 
 END_OF_INPUT = "unexpected end of JSON input"
 _SPACE = b" \t\r\n"
@@ -75,10 +75,25 @@ class _Scanner:
         else:
             raise self.fail("looking for beginning of value")
 
+    def closed(self, close: str) -> bool:
+        """Whether `close` comes next (past white space); if so, past it."""
+        if self.space() != ord(close):
+            return False
+        self.i += 1
+        return True
+
+    def end_value(self, close: str, context: str) -> bool:
+        """`stateEndValue` in an object or array: past `close` (True) or past a `,` (False)."""
+        if self.closed(close):
+            return True
+        if self.data[self.i] != ord(","):
+            raise self.fail(context)
+        self.i += 1
+        return False
+
     def obj(self) -> None:
         self.i += 1
-        if self.space() == ord("}"):
-            self.i += 1
+        if self.closed("}"):
             return
         while True:
             if self.space() != ord('"'):
@@ -88,28 +103,17 @@ class _Scanner:
                 raise self.fail("after object key")
             self.i += 1
             self.value()
-            c = self.space()
-            self.i += 1
-            if c == ord("}"):
+            if self.end_value("}", "after object key:value pair"):
                 return
-            if c != ord(","):
-                self.i -= 1
-                raise self.fail("after object key:value pair")
 
     def array(self) -> None:
         self.i += 1
-        if self.space() == ord("]"):
-            self.i += 1
+        if self.closed("]"):
             return
         while True:
             self.value()
-            c = self.space()
-            self.i += 1
-            if c == ord("]"):
+            if self.end_value("]", "after array element"):
                 return
-            if c != ord(","):
-                self.i -= 1
-                raise self.fail("after array element")
 
     def string(self) -> None:
         self.i += 1
@@ -193,17 +197,6 @@ def decode(data: bytes) -> Any:
     if problem is not None:
         raise GoJSONError(problem)
     return json.loads(data.decode("utf-8", errors="replace"))
-
-
-def kind(value: Any) -> str:
-    """The JSON kind Go names in an `UnmarshalTypeError` (`string`, `number`, `object`, ...)."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
 
 
 def field(document: Mapping[str, Any], name: str) -> Any:

@@ -43,13 +43,11 @@ class Response:
 
 
 def never_proxied(host: str) -> bool:
-    """golang.org/x/net `httpproxy` `useProxy`: `localhost` and loopback IP literals go direct."""
-    if host == "localhost":
-        return True
+    """golang.org/x/net `httpproxy` `useProxy`: loopback IP literals and `localhost` go direct."""
     try:
         return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    except ValueError:  # a name, not an IP literal
+        return host == "localhost"
 
 
 def round_trip(

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncssh
 import grpc
@@ -36,13 +37,13 @@ from tests.plugins.command_harness import (
 
 
 def test_a_dead_agent_socket_fails_the_step_before_any_dial(
-    tmp_path: Path, host: HostHandle, client_key: asyncssh.SSHKey
+    tmp_path: Path, host: HostHandle, conn: dict[str, Any]
 ) -> None:
     """connection.go:131-145: SSH_AUTH_SOCK set -> `dialAgent` (net.Dial("unix")); its error is
     returned from SSHConfig, even with a private key that would log in."""
     dead = str(tmp_path / "gone.sock")
     with command_plugin(tmp_path / "logs", agent_socket=dead) as plugin:
-        message = plugin.failure("dead-agent", {"connection": connection(host, client_key), "create": "true"})
+        message = plugin.failure("dead-agent", {"connection": conn, "create": "true"})
     assert message == f"dial unix {dead}: connect: no such file or directory"
     assert host.connections == 0, "no dial at all"
 

@@ -12,8 +12,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-import asyncssh
 import grpc
 import pytest
 from google.protobuf import empty_pb2
@@ -21,7 +21,7 @@ from pulumi.runtime.proto import provider_pb2
 
 from plugins.wire import OUTPUT_VALUE_SIG, SIG_KEY, UNKNOWN, secret, to_python, to_struct
 from sandbox.host import HostHandle
-from tests.plugins.command_harness import HOST_KEY, KEY, Plugin, commands_run, connection, program_inputs, urn
+from tests.plugins.command_harness import HOST_KEY, KEY, Plugin, commands_run, program_inputs, urn
 from tests.plugins.harness import recording_engine, start_plugin
 
 # Plugin identity and provider configuration.
@@ -187,9 +187,9 @@ def test_check_passes_unknowns_through_in_a_preview(plugin: Plugin) -> None:
 
 
 def test_create_returns_exactly_the_checked_inputs_plus_stdout_and_stderr(
-    plugin: Plugin, host: HostHandle, client_key: asyncssh.SSHKey, audit_path: Path
+    plugin: Plugin, conn: dict[str, Any], audit_path: Path
 ) -> None:
-    news = {"connection": connection(host, client_key), "create": "echo out; echo err >&2; echo last"}
+    news = {"connection": conn, "create": "echo out; echo err >&2; echo last"}
     inputs = plugin.checked("create", news)
     resource_id, outputs = plugin.create("create", news)
     assert re.fullmatch(r"create[0-9a-f]{8}", resource_id), "commandController.go:40 NewUniqueHex(name, 8, 0)"
@@ -201,9 +201,9 @@ def test_create_returns_exactly_the_checked_inputs_plus_stdout_and_stderr(
 
 
 def test_preview_create_returns_inputs_with_unknown_outputs_and_runs_nothing(
-    plugin: Plugin, host: HostHandle, client_key: asyncssh.SSHKey, audit_path: Path
+    plugin: Plugin, conn: dict[str, Any], audit_path: Path
 ) -> None:
-    news = {"connection": connection(host, client_key), "create": "echo hi"}
+    news = {"connection": conn, "create": "echo hi"}
     resource_id, outputs = plugin.create("preview", news, preview=True)
     assert resource_id.startswith("preview")
     # markComputed (resource.go:545-563): on create, outputs not mirroring an input are unknown.
@@ -212,18 +212,17 @@ def test_preview_create_returns_inputs_with_unknown_outputs_and_runs_nothing(
 
 
 def test_create_without_a_create_command_runs_nothing(
-    plugin: Plugin, host: HostHandle, client_key: asyncssh.SSHKey, audit_path: Path
+    plugin: Plugin, conn: dict[str, Any], audit_path: Path
 ) -> None:
-    _, outputs = plugin.create("nothing", {"connection": connection(host, client_key), "delete": "echo bye"})
+    _, outputs = plugin.create("nothing", {"connection": conn, "delete": "echo bye"})
     assert outputs["stdout"] == "" and outputs["stderr"] == ""
     assert commands_run(audit_path) == []
 
 
 def test_absent_add_previous_output_in_env_means_true_only_when_a_command_runs(
-    plugin: Plugin, host: HostHandle, client_key: asyncssh.SSHKey
+    plugin: Plugin, conn: dict[str, Any]
 ) -> None:
     """commandOutputs.go:51: `AddPreviousOutputInEnv == nil || *AddPreviousOutputInEnv`."""
-    conn = connection(host, client_key)
     _, first = plugin.create("prev", {"connection": conn, "create": "echo v1"})
     script = 'echo "update after [$PULUMI_COMMAND_STDOUT]"'
     second = plugin.update("prev", first, {"connection": conn, "create": "echo v1", "update": script})
@@ -238,9 +237,8 @@ def test_absent_add_previous_output_in_env_means_true_only_when_a_command_runs(
 
 
 def test_add_previous_output_in_env_false_leaves_the_variables_unset(
-    plugin: Plugin, host: HostHandle, client_key: asyncssh.SSHKey
+    plugin: Plugin, conn: dict[str, Any]
 ) -> None:
-    conn = connection(host, client_key)
     _, first = plugin.create("noprev", {"connection": conn, "create": "echo v1"})
     news = {
         "connection": conn,
@@ -252,11 +250,10 @@ def test_add_previous_output_in_env_false_leaves_the_variables_unset(
 
 
 def test_update_preview_keeps_previous_outputs_unless_an_input_changed(
-    plugin: Plugin, host: HostHandle, client_key: asyncssh.SSHKey, audit_path: Path
+    plugin: Plugin, conn: dict[str, Any], audit_path: Path
 ) -> None:
     """markComputed on update (resource.go:565-587): outputs are unknown when an input is unknown or
     differs from the state; an input absent from the state does not count."""
-    conn = connection(host, client_key)
     _, first = plugin.create("updprev", {"connection": conn, "create": "echo v1"})
     changed = plugin.update("updprev", first, {"connection": conn, "create": "echo v2"}, preview=True)
     assert changed["stdout"] == UNKNOWN and changed["create"] == "echo v2"
@@ -268,10 +265,10 @@ def test_update_preview_keeps_previous_outputs_unless_an_input_changed(
 
 
 def test_delete_runs_the_stored_delete_with_stored_connection_stdin_and_outputs(
-    plugin: Plugin, host: HostHandle, client_key: asyncssh.SSHKey, audit_path: Path
+    plugin: Plugin, host: HostHandle, conn: dict[str, Any], audit_path: Path
 ) -> None:
     news = {
-        "connection": connection(host, client_key),
+        "connection": conn,
         "create": "echo created; echo warn >&2",
         "delete": 'echo "[$PULUMI_COMMAND_STDOUT|$PULUMI_COMMAND_STDERR|$SOVEREIGN_B|$(cat)]" > "$HOME/deleted"',
         "environment": {"SOVEREIGN_B": "b"},
