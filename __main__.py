@@ -4,6 +4,7 @@ import pulumi
 
 from components.gateway import Gateway, GatewayArgs
 from components.host import InferenceHost, InferenceHostArgs
+from components.host.rollout import Rollout
 from components.tailnet import Tailnet, TailnetArgs
 from config.base_policy import load_policy
 from config.loader import load_stack_config
@@ -31,6 +32,7 @@ tailnet = Tailnet(
     ),
 )
 
+rollout = Rollout(config.hosts)  # hosts serving one model are replaced one at a time (§11)
 hosts = {
     host.name: InferenceHost(
         host.name,
@@ -41,6 +43,7 @@ hosts = {
             tags=[config.tailnet.gpu_tag],
             huggingface_token=secrets.huggingface_token,
             vllm_api_key=secrets.vllm_api_key,
+            rollout=rollout,
         ),
         opts=pulumi.ResourceOptions(depends_on=[tailnet]),
     )
@@ -53,8 +56,11 @@ gateway = Gateway(
         hosts=config.hosts,
         base_urls={h.name: h.base_url or hosts[h.name].model_base_url for h in config.hosts},
         grants=list(plan.aperture_grants),
+        buckets=plan.buckets(),
+        priced_as=config.gateway.priced_as,
         environment=config.environment.value,
         api_key=secrets.vllm_api_key,
+        after=rollout.restores,
     ),
 )
 

@@ -1,4 +1,4 @@
-"""`python -m bench`: every figure of issue 16 in one run, written to docs/benchmarks.md.
+"""`python -m bench`: every figure (issue 16; figure 8: issue 21) in one run, written to docs/benchmarks.md.
 
 Needs the engine (`make setup`) and, for figure 2, ansible-core (`--ansible-bin`, the Makefile's
 `.build/bench-venv/bin`). Sandboxes use OS-chosen ports, so a running `make sandbox-up` is left alone.
@@ -13,7 +13,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import ansible_figure, engine_figure, figures, gateway_figure, pack_figure, report, stack_figures
+from bench import (
+    ansible_figure,
+    engine_figure,
+    figures,
+    gateway_figure,
+    pack_figure,
+    report,
+    rolling_figure,
+    stack_figures,
+    state_figure,
+)
 from testing.engine import ROOT, TOOLCHAIN
 
 
@@ -43,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         kinds, convergence = gateway_figure.run()
         progress("figure 7: engine part start-up")
         startups = engine_figure.run(work / "plugin-logs")
+        progress("figure 8: preview with the state on PostgreSQL")
+        state = state_figure.run(work / "state", progress)
+        progress("figure 9: rolling model update of 2 hosts against all at once")
+        rolling = rolling_figure.run(work / "rolling", progress)
     built = [
         figures.no_op(stack),
         figures.ansible(runs, stack),
@@ -51,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         figures.gateway(kinds, convergence),
         figures.model_swap(stack),
         figures.engine_parts(stack, startups),
+        figures.state_backend(state),
+        rolling_figure.figure(rolling),
     ]
     env = TOOLCHAIN.engine_env()
     pulumi = str(Path(env["PATH"].split(":")[0]) / "pulumi")

@@ -5,8 +5,9 @@ sandbox/orchestrator.py), which tests and benchmarks read to count calls. A line
 
 - an HTTP request (`request_entry`): `{"service", "method", "path", "mutating", "identity", "status"}`,
   `service` being `tailscale` or `aperture`;
-- a remote command on an emulated host (`command_entry`): `{"service": "host", "command",
-  "mutating": true, "identity", "status"}`.
+- a remote command on an emulated host (`command_entry`): `{"service": "host", "host", "command",
+  "mutating": true, "identity", "status"}`, `host` being the emulated host's name (a sandbox holds
+  several with `--hosts`).
 
 `AuditLog.write` appends each line with a single `write(2)` on an `O_APPEND` descriptor, so lines from
 several threads (or processes) never interleave. The layout is docs/architecture.md §7.
@@ -36,9 +37,16 @@ def request_entry(
     }
 
 
-def command_entry(command: str, identity: str, status: int) -> dict[str, Any]:
-    """The audit line of one remote command on an emulated host (always mutating)."""
-    return {"service": "host", "command": command, "mutating": True, "identity": identity, "status": status}
+def command_entry(command: str, identity: str, status: int, host: str) -> dict[str, Any]:
+    """The audit line of one remote command on emulated host `host` (always mutating)."""
+    return {
+        "service": "host",
+        "host": host,
+        "command": command,
+        "mutating": True,
+        "identity": identity,
+        "status": status,
+    }
 
 
 class AuditLog:

@@ -18,8 +18,16 @@ Files under the state directory (default `.sandbox/`, git-ignored):
   `visibleGroups` (Aperture's visible groups) is off, as on a new tailnet, unless `up` is given
   `--visible-groups`.
 
-Ports: `--port-base N` uses N (Tailscale API), N+1 (Aperture) and N+2 (the host's SSH), as
-`Pulumi.sandbox.yaml` expects for N = 47800 (`make sandbox-up`); base 0 lets the OS choose all. The
+Hosts: `--hosts K` runs K emulated GB10 hosts (default 1), named `spark`, `spark-2`, ... `spark-K`,
+each with its own SSH port, files and containers, all joining the one emulated tailnet (each gets its
+own address) and writing the one audit log. `--vllm-startup-seconds S` is how long every fake vLLM
+container takes to load its model (its port refuses connections until then, as vLLM's does; default
+0, a real Spark takes 10-15 minutes for a first load, docs/architecture.md §10.4); it can be changed
+while the sandbox runs through `hosts/<name>/state/settings.json` (`SandboxStack.set_vllm_startup`).
+
+Ports: `--port-base N` uses N (Tailscale API), N+1 (Aperture) and N+2 (the first host's SSH; host i
+of K: N+1+i), as `Pulumi.sandbox.yaml` expects for N = 47800 (`make sandbox-up`); base 0 lets the OS
+choose all. The
 emulated tailnet is 127.100.0.0/16 (see sandbox/tailscale/devices.py); each running sandbox hands out
 addresses from a /24 of its own (`sandbox/address_block.py`: `make sandbox-up` gets 127.100.0.x), so
 two sandboxes never bind the same fake vLLM address. The gateway's tailnet identity is `tag:aperture`.
@@ -59,6 +67,14 @@ ADMIN_IDENTITY = "admin@example.com"
 
 READY_TIMEOUT_SECONDS = 30.0
 
+FIRST_HOST = "spark"
+"""The first emulated host's name; host i (from 2) is `spark-<i>`."""
+
+
+def host_names(count: int) -> list[str]:
+    """`spark`, `spark-2`, ..., `spark-<count>`."""
+    return [FIRST_HOST] + [f"{FIRST_HOST}-{i}" for i in range(2, count + 1)]
+
 
 @dataclass(frozen=True)
 class Paths:
@@ -88,11 +104,40 @@ def deploy_key(paths: Paths) -> str:
     return Path(str(paths.key) + ".pub").read_text().strip()
 
 
-def serve(state_dir: Path, port_base: int = 0, visible_groups: bool = False) -> int:
-    """Run every emulator in this process until SIGTERM/SIGINT; write endpoints.json when ready.
+@dataclass(frozen=True)
+class Options:
+    """What a sandbox is started with (the flags of `python -m sandbox up`)."""
 
-    The tailnet starts with its features off but `visible_groups` (sandbox/features.py).
-    """
+    port_base: int = 0
+    """Tailscale API port (Aperture +1, hosts' SSH +2...); 0 lets the OS choose every port."""
+
+    visible_groups: bool = False
+    """The tailnet starts with Aperture's visible groups on (sandbox/features.py)."""
+
+    hosts: int = 1
+    """How many emulated GB10 hosts (`host_names`)."""
+
+    vllm_startup_seconds: float = 0.0
+    """How long each fake vLLM container takes to load its model."""
+
+    def flags(self) -> list[str]:
+        """These options as `python -m sandbox serve` flags."""
+        return [
+            "--port-base",
+            str(self.port_base),
+            *(["--visible-groups"] if self.visible_groups else []),
+            *(["--hosts", str(self.hosts)] if self.hosts != 1 else []),
+            *(
+                ["--vllm-startup-seconds", str(self.vllm_startup_seconds)]
+                if self.vllm_startup_seconds
+                else []
+            ),
+        ]
+
+
+def serve(state_dir: Path, options: Options = Options()) -> int:
+    """Run every emulator in this process until SIGTERM/SIGINT; write endpoints.json when ready."""
+    port_base, visible_groups = options.port_base, options.visible_groups
     paths = Paths.of(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     public_key = deploy_key(paths)
@@ -119,15 +164,19 @@ def serve(state_dir: Path, port_base: int = 0, visible_groups: bool = False) -> 
         ),
         faults_file=faults_file,
     )
-    host = start_host(
-        state_dir,
-        [public_key],
-        tailscale.url,
-        name="spark",
-        audit_path=paths.audit,
-        port=port_base + 2 if port_base else 0,
-        faults_file=faults_file,
-    )
+    started = [
+        start_host(
+            state_dir,
+            [public_key],
+            tailscale.url,
+            name=name,
+            audit_path=paths.audit,
+            vllm_startup_seconds=options.vllm_startup_seconds,
+            port=port_base + 2 + index if port_base else 0,
+            faults_file=faults_file,
+        )
+        for index, name in enumerate(host_names(options.hosts))
+    ]
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -144,6 +193,7 @@ def serve(state_dir: Path, port_base: int = 0, visible_groups: bool = False) -> 
                 "hostKey": host.host_key,
                 "privateKeyPath": str(paths.key),
             }
+            for host in started
         ],
         "audit": str(paths.audit),
     }
@@ -155,7 +205,8 @@ def serve(state_dir: Path, port_base: int = 0, visible_groups: bool = False) -> 
         stop.wait()
     finally:
         print("sandbox: stopping", flush=True)
-        host.stop()
+        for host in started:
+            host.stop()
         aperture.stop()
         tailscale.stop()
         paths.endpoints.unlink(missing_ok=True)
@@ -185,11 +236,8 @@ def read_pid(paths: Paths) -> int | None:
     return pid if _alive(pid) else None
 
 
-def up(state_dir: Path, port_base: int = 0, visible_groups: bool = False) -> int:
-    """Start the sandbox in the background; print the endpoints; fail with the log tail.
-
-    `visible_groups` starts the tailnet with Aperture's visible groups on (sandbox/features.py).
-    """
+def up(state_dir: Path, options: Options = Options()) -> int:
+    """Start the sandbox in the background (`serve` with `options`); print the endpoints; fail with the log tail."""
     paths = Paths.of(state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     running = read_pid(paths)
@@ -197,7 +245,10 @@ def up(state_dir: Path, port_base: int = 0, visible_groups: bool = False) -> int
         print(f"sandbox: already running (pid {running}); endpoints in {paths.endpoints}")
         return 0
     started = time.monotonic()
-    print("==> sandbox up: Tailscale API, Aperture, GB10 host (SSH) on loopback ...", flush=True)
+    print(
+        f"==> sandbox up: Tailscale API, Aperture, {options.hosts} GB10 host(s) (SSH) on loopback ...",
+        flush=True,
+    )
     paths.endpoints.unlink(missing_ok=True)
     # The emulated Tailscale API and Aperture start empty, so the emulated hosts do too: a host that
     # still believed it had joined a tailnet that no longer knows it would never join again.
@@ -211,9 +262,7 @@ def up(state_dir: Path, port_base: int = 0, visible_groups: bool = False) -> int
                 "serve",
                 "--state-dir",
                 str(state_dir),
-                "--port-base",
-                str(port_base),
-                *(["--visible-groups"] if visible_groups else []),
+                *options.flags(),
             ],
             cwd=ROOT,
             stdout=log,
@@ -240,12 +289,16 @@ def up(state_dir: Path, port_base: int = 0, visible_groups: bool = False) -> int
 
 
 def describe(endpoints: dict[str, Any]) -> str:
-    host = endpoints["hosts"][0]
+    hosts = [
+        f"    gb10 host      ssh {h['user']}@{h['address']} -p {h['sshPort']} -i {h['privateKeyPath']}"
+        + (f"  ({h['name']})" if len(endpoints["hosts"]) > 1 else "")
+        for h in endpoints["hosts"]
+    ]
     return "\n".join(
         [
             f"    tailscale API  {endpoints['tailscale']['baseUrl']}  (api key {endpoints['tailscale']['apiKey']})",
             f"    aperture       {endpoints['aperture']['url']}",
-            f"    gb10 host      ssh {host['user']}@{host['address']} -p {host['sshPort']} -i {host['privateKeyPath']}",
+            *hosts,
             f"    audit log      {endpoints['audit']}",
         ]
     )

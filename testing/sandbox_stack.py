@@ -35,6 +35,7 @@ SANDBOX_PASSPHRASE = "sovereign-ai-local"
 
 
 def sandbox(state: Path, command: str, *options: str) -> subprocess.CompletedProcess[str]:
+    """`python -m sandbox <command>` on this state directory (`up` on OS-chosen ports, with `options`)."""
     return subprocess.run(
         [sys.executable, "-m", "sandbox", command, "--state-dir", str(state), "--port-base", "0", *options]
         if command == "up"
@@ -54,10 +55,15 @@ class SandboxStack:
     audit_mark: int = field(default=0)
 
     @classmethod
-    def start(cls, tmp: Path, visible_groups: bool = False) -> SandboxStack:
-        """`visible_groups`: the tailnet starts with Aperture's visible groups on (sandbox/features.py)."""
+    def start(
+        cls, tmp: Path, visible_groups: bool = False, hosts: int = 1, vllm_startup_seconds: float = 0.0
+    ) -> SandboxStack:
+        """`visible_groups`: the tailnet starts with Aperture's visible groups on (sandbox/features.py);
+        `hosts` emulated GB10 hosts whose fake vLLM loads for `vllm_startup_seconds` (the stack file
+        still names the first host only: `use_hosts` declares them all)."""
         state = tmp / "sandbox"
-        started = sandbox(state, "up", *(["--visible-groups"] if visible_groups else []))
+        options = ["--hosts", str(hosts), "--vllm-startup-seconds", str(vllm_startup_seconds)]
+        started = sandbox(state, "up", *(["--visible-groups"] if visible_groups else []), *options)
         assert started.returncode == 0, started.stdout + started.stderr
         endpoints = json.loads((state / "endpoints.json").read_text())
         project = tmp / "project"
@@ -112,7 +118,9 @@ class SandboxStack:
         values = {k.split(":", 1)[1]: v for k, v in raw.items() if k.startswith("sovereign-ai:")}
         values.pop("sshPrivateKeyPath")
         values["secrets"] = {"sshPrivateKey": True}
-        values["hosts"][0]["hostKey"] = self.endpoints["hosts"][0]["hostKey"]
+        keys = {host["name"]: host["hostKey"] for host in self.endpoints["hosts"]}
+        for host in values["hosts"]:
+            host["hostKey"] = keys.get(host["name"], host["hostKey"])
         return parse_config(values)
 
     def outputs(self) -> dict[str, Any]:
@@ -153,23 +161,55 @@ class SandboxStack:
         """The switches as the sandbox sees them now (with its `fired` counts and notes)."""
         return faults.read(faults.faults_path(self.state))
 
-    def shim_calls(self) -> list[dict[str, Any]]:
-        """Every shim invocation on the emulated GPU host (`{"shim", "argv", "sudo"}`), in order."""
-        path = self.state / "hosts" / self.endpoints["hosts"][0]["name"] / "state" / "shim_calls.jsonl"
+    def shim_calls(self, host: int = 0) -> list[dict[str, Any]]:
+        """Every shim invocation on emulated host `host` (`{"shim", "argv", "sudo"}`), in order."""
+        path = self._host_state(host) / "shim_calls.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
-    def containers(self) -> dict[str, Any]:
-        """The emulated host's Docker containers by name (`state/docker.json`)."""
-        path = self.state / "hosts" / self.endpoints["hosts"][0]["name"] / "state" / "docker.json"
+    def containers(self, host: int = 0) -> dict[str, Any]:
+        """Emulated host `host`'s Docker containers by name (`state/docker.json`)."""
+        path = self._host_state(host) / "docker.json"
         return dict(json.loads(path.read_text())["containers"]) if path.exists() else {}
 
-    def set_host(self, **values: Any) -> None:
-        """Change keys of the first host in the project's `Pulumi.sandbox.yaml` (e.g. a timeout)."""
-        self._update_config(values, "sovereign-ai:hosts", 0)
+    def _host_state(self, host: int) -> Path:
+        return self.state / "hosts" / self.endpoints["hosts"][host]["name"] / "state"
+
+    def set_vllm_startup(self, seconds: float) -> None:
+        """How long fake vLLM containers started from now on take to load, on every host."""
+        for index in range(len(self.endpoints["hosts"])):
+            (self._host_state(index) / "settings.json").write_text(
+                json.dumps({"vllm_startup_seconds": seconds})
+            )
+
+    def set_host(self, index: int = 0, **values: Any) -> None:
+        """Change keys of host `index` in the project's `Pulumi.sandbox.yaml` (e.g. a timeout)."""
+        self._update_config(values, "sovereign-ai:hosts", index)
+
+    def use_hosts(self, **values: Any) -> None:
+        """Declare every emulated host in `Pulumi.sandbox.yaml`, each as the first is (its model,
+        limits) with its own name, SSH port and host key file, plus `values` on each."""
+        stack_file = self.project / "Pulumi.sandbox.yaml"
+        document = yaml.safe_load(stack_file.read_text())
+        first = document["config"]["sovereign-ai:hosts"][0]
+        document["config"]["sovereign-ai:hosts"] = [
+            {
+                **first,
+                "name": host["name"],
+                "sshPort": host["sshPort"],
+                "hostKey": f"file:.sandbox/hosts/{host['name']}/ssh_host_ed25519_key.pub",
+                **values,
+            }
+            for host in self.endpoints["hosts"]
+        ]
+        stack_file.write_text(yaml.safe_dump(document, sort_keys=False))
 
     def set_gateway(self, **values: Any) -> None:
         """Change keys of `sovereign-ai:gateway` in the project's `Pulumi.sandbox.yaml`."""
         self._update_config(values, "sovereign-ai:gateway")
+
+    def set_tailnet(self, **values: Any) -> None:
+        """Change keys of `sovereign-ai:tailnet` in the project's `Pulumi.sandbox.yaml`."""
+        self._update_config(values, "sovereign-ai:tailnet")
 
     def _update_config(self, values: dict[str, Any], key: str, index: int | None = None) -> None:
         """Update the object at config `key` (its item `index` when a list) in `Pulumi.sandbox.yaml`."""
@@ -243,9 +283,9 @@ class SandboxStack:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read().decode(errors="replace")
 
-    def ssh(self, command: str) -> subprocess.CompletedProcess[str]:
-        """A command on the emulated GPU host over real SSH, as a person at a terminal would run it."""
-        host = self.endpoints["hosts"][0]
+    def ssh(self, command: str, host_index: int = 0) -> subprocess.CompletedProcess[str]:
+        """A command on an emulated GPU host over real SSH, as a person at a terminal would run it."""
+        host = self.endpoints["hosts"][host_index]
         known_hosts = self.state / "test_known_hosts"
         known_hosts.write_text(f"[{host['address']}]:{host['sshPort']} {host['hostKey']}\n")
         return subprocess.run(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shlex
 from dataclasses import dataclass
 from typing import Any, cast
@@ -9,14 +11,20 @@ from typing import Any, cast
 import pulumi
 from pulumi_command import remote
 
+from components.gateway.gateway import provider_entry
+from components.gateway.routing import ProviderRouting
 from components.host.host_state import HostState, HostStateArgs
 from components.host.remote_script import script
+from components.host.rollout import Rollout
 from config.model import HostConfig
 
 HF_CACHE = "/var/lib/sovereign-ai/huggingface"
 """Host directory mounted as the container's Hugging Face cache, so weights survive restarts."""
 
 SECRET_STREAMS = ["stdout", "stderr"]
+
+DRAIN_TIMEOUT_SECONDS = 300
+"""How long a rolling update waits for the requests in flight on a drained host (docs/architecture.md §11)."""
 
 
 def vllm_command(host: HostConfig, bind_address: str) -> list[str]:
@@ -64,6 +72,9 @@ class InferenceHostArgs:
     huggingface_token: pulumi.Input[str] | None = None
     vllm_api_key: pulumi.Input[str] | None = None
 
+    rollout: Rollout | None = None
+    """The stack's rolling groups (`components/host/rollout.py`); a host in none is replaced at once."""
+
 
 class InferenceHost(pulumi.ComponentResource):
     """A GPU server: preflight -> Tailscale -> join -> firewall -> vLLM container -> readiness.
@@ -106,6 +117,7 @@ class InferenceHost(pulumi.ComponentResource):
             after: list[pulumi.Resource],
             stdin: pulumi.Input[str] | None = None,
             delete: str | None = None,
+            update: pulumi.Input[str] | None = None,
             triggers: list[Any] | None = None,
             ignore_changes: list[str] | None = None,
             delete_before_replace: bool = False,
@@ -114,6 +126,7 @@ class InferenceHost(pulumi.ComponentResource):
                 f"{name}-{step_name}",
                 connection=connection,
                 create=create,
+                update=update,
                 delete=delete,
                 stdin=stdin,
                 triggers=triggers,
@@ -164,6 +177,27 @@ class InferenceHost(pulumi.ComponentResource):
         secrets_stdin = pulumi.Output.all(args.huggingface_token, args.vllm_api_key).apply(
             lambda values: env_file_lines(values[0], values[1])
         )
+        # What replaces the container: a new value is a restart of vLLM (and, in a rolling group, a roll).
+        revision = [state.id, host.image, host.model, host.model_id, host.port, *vllm_command(host, "")]
+        before_container: list[pulumi.Resource] = [firewall, state]
+        rollout = args.rollout if args.rollout is not None and args.rollout.rolls(host) else None
+        if rollout is not None:
+            drain = self._drain(name, host, [state, *rollout.turn(host)], revision)
+            wait = self.tailnet_ip.apply(
+                lambda ip: script(
+                    "wait_drained.sh",
+                    BASE_URL=f"http://{_reachable_bind(host.bind_address, ip)}:{host.port}",
+                    TIMEOUT_SECONDS=DRAIN_TIMEOUT_SECONDS,
+                )
+            )
+            # Waits for the requests in flight on the drained host; nothing on create.
+            drain_wait = step(
+                "drain-wait",
+                _on_roll("drain-wait", "a first deploy has no request in flight"),
+                [drain],
+                update=_with_revision(wait, revision),
+            )
+            before_container.append(drain_wait)
         container = step(
             "vllm",
             bind.apply(
@@ -175,30 +209,38 @@ class InferenceHost(pulumi.ComponentResource):
                     HF_CACHE=HF_CACHE,
                 )
             ),
-            [firewall, state],
+            before_container,
             stdin=_secret(secrets_stdin),
             delete=script("vllm_remove.sh", CONTAINER=container_name),
-            triggers=[state.id, host.image, host.model, host.model_id, host.port, *vllm_command(host, "")],
+            triggers=revision,
             # One container per host, by name: the old one goes before the new one starts, or the old
             # step's delete would remove the new container.
             delete_before_replace=True,
         )
         self.model_base_url = self.tailnet_ip.apply(lambda ip: f"http://{ip}:{host.port}")
-        step(
-            "ready",
-            self.tailnet_ip.apply(
-                lambda ip: script(
-                    "wait_ready.sh",
-                    BASE_URL=f"http://{_reachable_bind(host.bind_address, ip)}:{host.port}",
-                    MODEL_ID=host.model_id,
-                    CONTAINER=container_name,
-                    TIMEOUT_SECONDS=host.readiness_timeout_minutes * 60,
-                )
-            ),
-            [container],
-            stdin=_secret(pulumi.Output.from_input(args.vllm_api_key or "")),
-            triggers=[container.id],
+        ready_script = self.tailnet_ip.apply(
+            lambda ip: script(
+                "wait_ready.sh",
+                BASE_URL=f"http://{_reachable_bind(host.bind_address, ip)}:{host.port}",
+                MODEL_ID=host.model_id,
+                CONTAINER=container_name,
+                TIMEOUT_SECONDS=host.readiness_timeout_minutes * 60,
+            )
         )
+        api_key_stdin = _secret(pulumi.Output.from_input(args.vllm_api_key or ""))
+        step("ready", ready_script, [container], stdin=api_key_stdin, triggers=[container.id])
+        if rollout is not None:
+            # On a roll, waits for the new container's readiness; nothing on create, so on a first
+            # deploy the next host does not wait for this one's model load.
+            roll_ready = step(
+                "roll-ready",
+                _on_roll("roll-ready", f"on a first deploy {name}-ready checks readiness"),
+                [container],
+                stdin=api_key_stdin,
+                update=_with_revision(ready_script, revision),
+            )
+            restore = self._restore(name, host, drain, roll_ready, revision, args.vllm_api_key)
+            rollout.done(host, restore)
         self.served_model_ids = pulumi.Output.from_input([host.model_id])
         self.register_outputs(
             {
@@ -208,6 +250,56 @@ class InferenceHost(pulumi.ComponentResource):
                 "served_model_ids": self.served_model_ids,
             }
         )
+
+    def _drain(
+        self, name: str, host: HostConfig, after: list[pulumi.Resource], revision: list[Any]
+    ) -> ProviderRouting:
+        """Out of the gateway's routing, once `after` (the previous host's restore) is done."""
+        return ProviderRouting(
+            f"{name}-drain",
+            {"provider_id": host.name, "model_id": host.model_id, "routed": False, "revision": revision},
+            opts=pulumi.ResourceOptions(parent=self, depends_on=after),
+        )
+
+    def _restore(
+        self,
+        name: str,
+        host: HostConfig,
+        drain: ProviderRouting,
+        roll_ready: pulumi.Resource,
+        revision: list[Any],
+        api_key: pulumi.Input[str] | None,
+    ) -> ProviderRouting:
+        """Back into the gateway's routing once ready: the provider as the drain found it, with
+        what the host now serves (`Gateway`'s entry for it)."""
+        entry = pulumi.Output.all(host.base_url or self.model_base_url, api_key).apply(
+            lambda values: provider_entry(host, values[0], values[1])
+        )
+        return ProviderRouting(
+            f"{name}-restore",
+            {
+                "provider_id": host.name,
+                "model_id": host.model_id,
+                "routed": True,
+                "revision": revision,
+                "provider": pulumi.Output.secret(entry),
+                "previous": drain.entry,
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[roll_ready]),
+        )
+
+
+def _on_roll(step_name: str, why: str) -> str:
+    """The create command of a step that acts only on a roll (its `update`): says why, changes nothing."""
+    return f"echo '{step_name}: nothing to do on create: {why}'\n"
+
+
+def _with_revision(command: pulumi.Output[str], revision: list[Any]) -> pulumi.Output[str]:
+    """`command` with the revision's digest as its first line, so a new revision is an update."""
+    digest = pulumi.Output.all(*revision).apply(
+        lambda values: hashlib.sha256(json.dumps(values, default=str).encode()).hexdigest()[:16]
+    )
+    return pulumi.Output.all(digest, command).apply(lambda v: f"export REVISION={v[0]}\n{v[1]}")
 
 
 def _reachable_bind(bind_address: str | None, tailnet_ip: str) -> str:

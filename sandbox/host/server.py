@@ -41,9 +41,10 @@ cuts the connection of a matching command once its output shows a given text (mi
 Out of process (`python -m sandbox up`), the same count is `state/connections.jsonl`: one line per
 connection seen, `{"peer": "127.0.0.1:<port>", "refused": bool}` (what `make bench` counts).
 
-Audit: with an `audit_path`, every command appends one JSON line `{"service": "host", "command": <first
-200 characters, `export NAME=value` lines reduced to `export NAME`>, "mutating": true, "identity": <SSH
-user>, "status": <exit code>}`, through the sandbox's one audit writer (sandbox/audit.py).
+Audit: with an `audit_path`, every command appends one JSON line `{"service": "host", "host": <the host's
+name>, "command": <first 200 characters, `export NAME=value` lines reduced to `export NAME`>, "mutating":
+true, "identity": <SSH user>, "status": <exit code>}`, through the sandbox's one audit writer
+(sandbox/audit.py).
 """
 
 from __future__ import annotations
@@ -259,7 +260,7 @@ class _Host:
                 await child.wait()
             self.running.discard(child)
             children.discard(child.pid)
-            self.audit.write(command_entry(redact_command(command), user, status))
+            self.audit.write(command_entry(redact_command(command), user, status, self.name))
         with contextlib.suppress(OSError, asyncssh.Error):
             process.exit(status)
 

@@ -34,6 +34,9 @@ class ProgramMocks(pulumi.runtime.Mocks):
     ignore_changes: dict[str, list[str]] = field(default_factory=dict)
     """Resource name -> its `ignore_changes` option (recorded by a stack transformation)."""
 
+    depends_on: dict[str, list[str]] = field(default_factory=dict)
+    """Resource name -> the names of its `depends_on` resources (recorded likewise)."""
+
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         self.resources.append(Registered(args.typ, args.name, dict(args.inputs)))
         outputs = dict(args.inputs)
@@ -84,6 +87,9 @@ def run_program(
 
     def record_options(args: pulumi.ResourceTransformationArgs) -> None:
         mocks.ignore_changes[args.name] = list(args.opts.ignore_changes or [])
+        depends_on = args.opts.depends_on
+        listed = depends_on if isinstance(depends_on, list) else [depends_on] if depends_on else []
+        mocks.depends_on[args.name] = [getattr(r, "_name", "") for r in listed]
 
     @pulumi.runtime.test
     def program() -> None:
