@@ -419,6 +419,7 @@ def tailscale_api() -> Iterator[tuple[str, Callable[[], str]]]:
         '{"tagOwners": {"tag:spark": ["autogroup:admin"]}, "grants": [{"src": ["*"], "dst": ["*"], "ip": ["*"]}]}'
     )
     identity = state.authenticate("Bearer " + emulator.DEFAULT_API_KEY)
+    assert identity is not None
 
     def new_key() -> str:
         body = {"capabilities": {"devices": {"create": {"tags": TAGS, "preauthorized": True}}}}
