@@ -9,14 +9,10 @@ ENGINE_ENV = eval "$$($(PYTHON) scripts/toolchain.py env)"
 # REFRESH=1: `make preview`/`make up` read the live state first (pulumi --refresh), so drift shows.
 REFRESH ?=
 REFRESH_FLAG = $(if $(filter 1 yes true,$(REFRESH)), --refresh)
-# BACKEND_URL: a state backend other than the local .state/ (CI: the team's shared backend, e.g.
-# https://api.pulumi.com or s3://bucket); used by preview, up and verify.
-BACKEND_URL ?=
-BACKEND_ENV = $(if $(BACKEND_URL), export PULUMI_BACKEND_URL='$(BACKEND_URL)';)
 
 .PHONY: setup toolchain venvs env demo test test-unit lint docs preview up verify sandbox-up sandbox-down sandbox-status bench clean
 
-setup: toolchain venvs
+setup: toolchain venvs state-server
 
 toolchain:
 	@$(PYTHON) scripts/toolchain.py build
@@ -66,10 +62,10 @@ docs: venvs
 	@$(VENV)/bin/python scripts/config_reference.py --write
 
 preview: setup
-	@$(ENGINE_ENV);$(BACKEND_ENV) scripts/stack.sh preview $(STACK)$(REFRESH_FLAG)
+	@$(ENGINE_ENV); scripts/stack.sh preview $(STACK)$(REFRESH_FLAG)
 
 up: setup
-	@$(ENGINE_ENV);$(BACKEND_ENV) scripts/stack.sh up $(STACK)$(REFRESH_FLAG)
+	@$(ENGINE_ENV); scripts/stack.sh up $(STACK)$(REFRESH_FLAG)
 
 # The main job on the embedded default: sandbox up, pulumi up of stack `sandbox`, verify.
 demo: setup
@@ -86,7 +82,7 @@ sandbox-status: venvs
 
 # Client -> gateway -> model with diagnosis; reads the stack's client settings.
 verify: setup
-	@$(ENGINE_ENV);$(BACKEND_ENV) $(PYTHON) scripts/verify.py --stack $(STACK)
+	@$(ENGINE_ENV); $(PYTHON) scripts/verify.py --stack $(STACK)
 
 # Benchmarks (bench/README.md): every figure in one run, written to docs/benchmarks.md; the engine
 # must be ready (`make setup`). Ansible, the peer of figure 2, goes into a venv of its own.
@@ -101,3 +97,35 @@ bench: venvs $(BENCH_VENV)/.stamp
 
 clean:
 	rm -rf .build .state $(VENV) $(POLICY_VENV)
+
+# Team state (README.md "Team"). The state backend is Pulumi's own PULUMI_BACKEND_URL, for every target
+# (unset: the local .state/). A PostgreSQL server for it on this machine (scripts/state_db.py; cluster
+# in .state-db/ or $STATE_DB_DIR, port $STATE_DB_PORT or a free one), moving the local stacks to a
+# backend (scripts/state_migrate.py, TO=url, FORCE=1 to replace stacks already there), and the drift
+# check (scripts/drift.py: `make preview STACK=x REFRESH=1` judged; DRIFT_REPORT=file: the issue's text).
+.PHONY: state-server state-up state-down state-status state-url state-migrate drift
+
+ifeq ($(origin BACKEND_URL),command line)
+$(error BACKEND_URL is gone: export PULUMI_BACKEND_URL='$(BACKEND_URL)' instead (Pulumi's own variable))
+endif
+
+state-server:
+	@$(PYTHON) scripts/state_db.py install
+
+state-up: state-server
+	@$(PYTHON) scripts/state_db.py up
+
+state-down:
+	@$(PYTHON) scripts/state_db.py down
+
+state-status:
+	@$(PYTHON) scripts/state_db.py status
+
+state-url:
+	@$(PYTHON) scripts/state_db.py url
+
+state-migrate: setup
+	@$(ENGINE_ENV); $(PYTHON) scripts/state_migrate.py
+
+drift: setup
+	@$(ENGINE_ENV); $(PYTHON) scripts/drift.py check --stack $(STACK)$(if $(DRIFT_REPORT), --report $(DRIFT_REPORT))$(if $(DRIFT_RUN_URL), --run-url '$(DRIFT_RUN_URL)')

@@ -23,8 +23,9 @@ PROGRAM_PACKAGES = ("components", "config", "tailnet_policy", "hujson")
 """The packages `__main__.py` and its dynamic providers import: what a copy of the program needs."""
 
 
-def _toolchain() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("toolchain", ROOT / "scripts" / "toolchain.py")
+def load_script(name: str) -> ModuleType:
+    """`scripts/<name>.py` as a module (scripts/ is not a package the layers let testing import)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
@@ -32,7 +33,7 @@ def _toolchain() -> ModuleType:
     return module
 
 
-TOOLCHAIN = _toolchain()
+TOOLCHAIN = load_script("toolchain")
 
 
 def engine_env(tmp_path: Path) -> dict[str, str]:

@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SKIP_DIRS = {".git", "venv", ".venv", ".build", ".state", ".sandbox", "node_modules", "__pycache__"}
-SKIP_DIRS |= {".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis"}
+SKIP_DIRS |= {".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis", ".state-db"}
 SHELL_SHEBANG = re.compile(r"^#!\s*(/usr/bin/env\s+(-S\s+)?)?(/bin/|/usr/bin/)?(ba)?sh\b")
 SHELLCHECK = shutil.which("shellcheck", path=str(Path(sys.executable).parent)) or shutil.which("shellcheck")
 
