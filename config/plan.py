@@ -6,6 +6,9 @@ model users the user role on the hosts' models). Aperture matches a `group:` sou
 gateway may see groups (config/grant_groups.py), so the grants name each group's members from
 `tailnet.groups`; with `gateway.visibleGroups: true` they keep the groups, and the policy gives the
 gateway a `tailscale.com/visible-groups` node attribute listing exactly those groups.
+Each grant's budget (the quota bucket it is charged against) is `PolicyPlan.buckets()`
+(`config.quota_buckets`), and the identities that deploy, who must keep the Aperture admin role,
+are `PolicyPlan.deployers()`.
 `policy_for(config, base_text)` returns the policy the program writes with `tailscale.Acl`: the
 user's base policy (kept whole, in its order) plus the generated groups, tagOwners, hosts alias,
 grants, node attribute and tests. Access granted, nothing more (docs/architecture.md §4):

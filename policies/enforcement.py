@@ -1,6 +1,8 @@
 """Enforcement by environment: on a production stack every policy is mandatory, whatever a policy
 config says; on a development stack every policy is advisory, so a developer sees every finding
-without being blocked.
+without being blocked. Two exceptions keep one level everywhere (`FIXED_LEVELS`): a guard whose
+finding would break every later deploy is mandatory in development too, and a recommendation is
+advisory in production too.
 
 Why a hook in the analyzer, and not levels on the policies or in `initial_config`: the engine sends
 the pack one enforcement level per policy in `Configure` (the pack's defaults, then
@@ -29,14 +31,28 @@ from pulumi_policy.version import VERSION
 
 from policies.common import stack_context
 
+FIXED_LEVELS = {
+    "aperture-keeps-deployer-admin": EnforcementLevel.MANDATORY,
+    "aperture-model-grant-budget": EnforcementLevel.ADVISORY,
+}
+"""Policies whose level is the same in every environment: the deployer lockout guard (a deploy
+that drops the deployer's admin role locks out every later one, in development as in production)
+and the budget recommendation (advisory even in production)."""
 
-def effective_level(configured: EnforcementLevel, production: bool) -> EnforcementLevel:
-    """The level a violation is reported at: mandatory in production, advisory in development.
+
+def effective_level(
+    configured: EnforcementLevel, production: bool, name: str | None = None
+) -> EnforcementLevel:
+    """The level a violation is reported at: `FIXED_LEVELS[name]`, else mandatory in production and
+    advisory in development.
 
     :param configured: the level the policy config gave (ignored: the environment decides).
     :param production: whether the stack is a production stack.
+    :param name: the policy's name.
     """
     del configured  # neither "advisory" nor "disabled" may lower production, nor raise development
+    if name in FIXED_LEVELS:
+        return FIXED_LEVELS[name]
     return EnforcementLevel.MANDATORY if production else EnforcementLevel.ADVISORY
 
 
@@ -49,7 +65,7 @@ class EnvironmentLockedAnalyzer(sdk._PolicyAnalyzerServicer):
             production = stack_context().production
         except Exception:  # an unreadable stack config must not make any policy lenient
             production = True
-        return effective_level(configured, production)
+        return effective_level(configured, production, policy.name)
 
 
 def check_hook() -> None:

@@ -4,7 +4,10 @@
 
 Aperture grants give roles through the `tailscale.com/cap/aperture` capability, which can be granted
 in the Aperture config or in the tailnet policy file; `too_wide_for_admin` is the one rule for both
-places (and for the grants read back after a deploy, in `policies.stack`).
+places (and for the grants read back after a deploy, in `policies.stack`). Budgets are the resource's
+`quotas` (Aperture quota buckets) that the grants' capability objects name; in production a grant
+that gives models without a rejecting one is reported as advice (`aperture-model-grant-budget`,
+advisory in every environment: `policies/enforcement.py`).
 """
 
 from __future__ import annotations
@@ -52,14 +55,21 @@ def gives_every_model(app: Any) -> bool:
     return any(cap.get("models") == "**" for cap in aperture_capabilities(app))
 
 
+def is_pattern(entry: str) -> bool:
+    """A source that names many identities by a pattern: `*`, `*@example.com`, `user:*@example.com`."""
+    return any(char in entry for char in "*?[")
+
+
 def too_wide_for_admin(
     src: Iterable[str], admins: Sequence[str], groups: Mapping[str, Sequence[str]]
 ) -> list[str]:
     """The sources of an admin grant that reach beyond the configured admins.
 
-    `*` and every autogroup are too wide unless listed in `admins` themselves; a group is too wide
-    unless it is one of the admins or all its known members are admin logins (a group whose
-    members are unknown cannot be shown to be narrower). Single logins and tags are not wildcards.
+    A wildcard pattern (`*`, a login pattern such as `*@example.com` or `user:*@example.com`) is
+    always too wide, even when `admins` lists it; every autogroup is too wide unless listed in
+    `admins`; a group is too wide unless it is one of the admins or all its known members are admin
+    logins (a group whose members are unknown cannot be shown to be narrower). Single logins and
+    tags are not wildcards.
     """
     admin_logins: set[str] = set()
     for entry in admins:
@@ -67,6 +77,9 @@ def too_wide_for_admin(
         admin_logins.update(member for member in expanded if "@" in member)
     wide = []
     for entry in src:
+        if is_pattern(entry):
+            wide.append(entry)
+            continue
         if entry in admins:
             continue
         if entry == "*" or entry.startswith("autogroup:"):
@@ -143,6 +156,49 @@ def aperture_no_wildcard_models_validator(gateway: ResourceCheck) -> None:
         gateway.report(f"grants[{index}]", text)
 
 
+# -- aperture-model-grant-budget -------------------------------------------------------------------
+
+
+def rejecting_buckets(quotas: Any) -> set[str]:
+    """The names of the resource's quota buckets that refuse requests once spent (`on_exceed: reject`)."""
+    return {
+        str(name)
+        for name in object_keys(quotas)
+        if is_object(quotas[name]) and quotas[name].get("on_exceed") == "reject"
+    }
+
+
+def budgeted(app: Any, rejecting: set[str]) -> bool:
+    """Does one of this grant's capability objects name a rejecting bucket?"""
+    for cap in aperture_capabilities(app):
+        refs: Any = cap.get("quotas")
+        names = [ref.get("bucket") for ref in refs if is_object(ref)] if is_list(refs) else []
+        if rejecting.intersection(name for name in names if isinstance(name, str)):
+            return True
+    return False
+
+
+@resource_validator(APERTURE_CONFIG, production=True)
+def aperture_model_grant_budget_validator(gateway: ResourceCheck) -> None:
+    """In production, reports each grant that gives models without a rejecting budget."""
+    rejecting = rejecting_buckets(gateway.props.get("quotas"))
+    grants: Any = gateway.props.get("grants")
+
+    def unbudgeted(index: int) -> tuple[int, list[str]] | None:
+        grant = grants[index]
+        app = grant.get("app") if is_object(grant) else None
+        models = [str(c["models"]) for c in aperture_capabilities(app) if isinstance(c.get("models"), str)]
+        return (index, models) if models and not budgeted(app, rejecting) else None
+
+    for index, models in gateway.tracker.collect(array_indexes(grants), unbudgeted):
+        text = (
+            f"gives models {', '.join(models)} without a budget that refuses once spent, so one caller "
+            "can keep the GPU busy for everyone; set sovereign-ai:gateway.quotas ({} gives each caller "
+            "$10.00 that refills at $5.00/day), or a quota on this grant in sovereign-ai:gateway.grants"
+        )
+        gateway.report(f"grants[{index}]", text)
+
+
 # -- provider base URLs ------------------------------------------------------------------------
 
 
@@ -210,8 +266,8 @@ def aperture_provider_baseurl_no_v1_validator(gateway: ResourceCheck) -> None:
 aperture_no_wildcard_admin = ResourceValidationPolicy(
     "aperture-no-wildcard-admin",
     (
-        "Prohibits the Aperture admin role for *, autogroup:member or any group wider than the "
-        "configured admins (sovereign-ai:tailnet.admins)."
+        "Prohibits the Aperture admin role for *, a login pattern such as *@example.com, "
+        "autogroup:member or any group wider than the configured admins (sovereign-ai:tailnet.admins)."
     ),
     aperture_no_wildcard_admin_validator,
 )
@@ -219,6 +275,14 @@ aperture_no_wildcard_models = ResourceValidationPolicy(
     "aperture-no-wildcard-models",
     'Prohibits, in production, an Aperture grant of every model ("**") to everyone ("*").',
     aperture_no_wildcard_models_validator,
+)
+aperture_model_grant_budget = ResourceValidationPolicy(
+    "aperture-model-grant-budget",
+    (
+        "Requires, in production, a budget that refuses once spent (an Aperture quota bucket with "
+        "on_exceed reject) on every grant that gives models; advisory in every environment."
+    ),
+    aperture_model_grant_budget_validator,
 )
 aperture_provider_private_baseurl = ResourceValidationPolicy(
     "aperture-provider-private-baseurl",
@@ -238,6 +302,7 @@ aperture_provider_baseurl_no_v1 = ResourceValidationPolicy(
 POLICIES = [
     aperture_no_wildcard_admin,
     aperture_no_wildcard_models,
+    aperture_model_grant_budget,
     aperture_provider_private_baseurl,
     aperture_provider_baseurl_no_v1,
 ]

@@ -11,11 +11,14 @@ that contains its tailnet address. Users, groups of users, `autogroup:member`, `
 
 A server's IPv4 address is known once it has joined (the stack's state); before that, any address of
 the tailnet range may become its address. Its IPv6 address is never known here, so any address in
-Tailscale's IPv6 range counts as possibly naming it.
+Tailscale's IPv6 range counts as possibly naming it. Its LAN address (`sovereign-ai:hosts[].address`,
+when it is an IP) names it too: a subnet router that advertises the LAN lets a tailnet rule reach it
+there, around the gateway, as a tailnet address would.
 """
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -56,20 +59,30 @@ class GpuServers:
     pending: AddressSet = field(default_factory=lambda: AddressSet.parse(DEFAULT_RANGE))
     """Where a server whose address is not yet known may get one (empty when all are known)."""
 
+    lan: AddressSet = field(default_factory=AddressSet)
+    """The servers' LAN addresses (`hosts[].address` given as IPs), reachable through a subnet router."""
+
     @classmethod
     def for_stack(
-        cls, gpu_tag: str, tags: Iterable[str], known: Iterable[str], hosts: int, address_range: str
+        cls,
+        gpu_tag: str,
+        tags: Iterable[str],
+        known: Iterable[str],
+        hosts: int,
+        address_range: str,
+        lan: Iterable[str] = (),
     ) -> GpuServers:
         """Servers from the stack: `known` addresses from state; the range while some are unknown.
 
         :param hosts: how many GPU servers the config declares.
+        :param lan: the hosts' SSH addresses (`hosts[].address`); names that are not IPs are skipped.
         """
         addresses = AddressSet()
         for address in known:
             addresses = addresses | AddressSet.parse(address)
         count = len({a for a in known})
         pending = AddressSet() if count >= hosts else AddressSet.parse(address_range)
-        return cls(gpu_tag, frozenset({gpu_tag, *tags}), addresses, pending)
+        return cls(gpu_tag, frozenset({gpu_tag, *tags}), addresses, pending, lan_addresses(lan))
 
     def named_by(self, selection: Selection) -> Naming | None:
         """How `selection` can name a GPU server, or None when it cannot."""
@@ -85,6 +98,12 @@ class GpuServers:
             plain = self.addresses.contains(self.name)
             detail = "" if plain else f"{chosen}, which contains the server address {self.addresses}"
             return Naming(str(chosen), True, detail)
+        if chosen.overlaps(self.lan):
+            detail = (
+                f"{chosen}, which contains a GPU server's LAN address ({self.lan}, sovereign-ai:hosts[].address), "
+                "reachable through a subnet router"
+            )
+            return Naming(str(chosen), True, detail)
         if chosen.overlaps(self.pending):
             return Naming(
                 str(chosen),
@@ -96,6 +115,18 @@ class GpuServers:
             detail = f"{chosen}, inside Tailscale's IPv6 range, where every device has an address"
             return Naming(str(chosen), True, detail)
         return None
+
+
+def lan_addresses(addresses: Iterable[str]) -> AddressSet:
+    """The IPs among `addresses` (LAN names or IPs, as `hosts[].address` holds them)."""
+    found = AddressSet()
+    for address in addresses:
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            continue
+        found = found | AddressSet.parse(address)
+    return found
 
 
 @dataclass(frozen=True)

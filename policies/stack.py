@@ -5,7 +5,8 @@ resource's outputs, so they can join what no single resource shows.
   `baseurl`) is a host that only the gateway can reach on that port, per the stack's tailnet policy.
 - `tailnet-gpu-address-rules`: rules that reach a GPU server's model port or SSH only through an
   address form (IP, CIDR, range, hosts alias, ipset), judged against the addresses in the stack's
-  state (`host:State.tailnet_ip`, the `<host>_tailnet_ip` outputs), else the tailnet range.
+  state (`host:State.tailnet_ip`, the `<host>_tailnet_ip` outputs), else the tailnet range, and
+  against the servers' LAN addresses (`hosts[].address`), which a subnet router makes reachable.
 - `aperture-effective-no-wildcard-admin`: the Aperture grants read back after the deploy
   (`effectiveGrants`, or the dynamic provider's snake_case `effective_grants`), not only the
   declared ones, give no wildcard admin in production.
@@ -180,19 +181,31 @@ def tailnet_gpu_address_rules_validator(stack: StackCheck) -> None:
 
     The tailnet resource policies cannot see the servers' addresses, so they leave these findings
     (`Exposure.by_address`) to this policy, which judges them against the addresses in the stack's
-    state, or the tailnet range for a server that has not joined yet.
+    state, or the tailnet range for a server that has not joined yet, and the servers' LAN addresses.
     """
     context = stack.context
     policies = _policies(stack)
     tags = _gpu_tags(stack)
-    hosts = len(context.config.hosts) if context.config is not None else 1
+    configured = context.config.hosts if context.config is not None else []
     plan = context.plan
     servers = GpuServers.for_stack(
-        plan.gpu_tag, tags, gpu_addresses(stack.args.resources), hosts, str(context.network)
+        plan.gpu_tag,
+        tags,
+        gpu_addresses(stack.args.resources),
+        len(configured) or 1,
+        str(context.network),
+        lan=[host.address for host in configured],
     )
     for acl, policy in policies:
         found = exposures(
-            policy, plan.gpu_tag, plan.gateway, plan.model_ports, plan.admins, servers, plan.gateway_address
+            policy,
+            plan.gpu_tag,
+            plan.gateway,
+            plan.model_ports,
+            plan.admins,
+            servers,
+            plan.gateway_address,
+            plan.deploy_tag,
         )
         for exposure in found:
             if exposure.by_address:
@@ -242,7 +255,8 @@ tailnet_gpu_address_rules = StackValidationPolicy(
     (
         "Prohibits rules that reach the GPU servers' model port or SSH through an IP, CIDR, range, hosts "
         "alias or ipset from anyone but the gateway or the admins, judged against the servers' tailnet "
-        "addresses in the stack's state, or the tailnet address range before their first join."
+        "addresses in the stack's state (or the tailnet address range before their first join) and their "
+        "LAN addresses (sovereign-ai:hosts[].address), which a subnet router makes reachable."
     ),
     tailnet_gpu_address_rules_validator,
 )

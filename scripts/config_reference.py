@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from config.fields import NAMESPACE  # noqa: E402
-from config.gateway import ApertureGrant, GatewayConfig  # noqa: E402
+from config.gateway import ApertureGrant, Budget, GatewayConfig  # noqa: E402
 from config.model import HostConfig, StackConfig, TailnetConfig  # noqa: E402
 
 README = ROOT / "README.md"
@@ -43,6 +43,7 @@ SECTIONS: list[tuple[str, type[BaseModel]]] = [
     (f"{NAMESPACE}:hosts[]", HostConfig),
     (f"{NAMESPACE}:gateway", GatewayConfig),
     (f"{NAMESPACE}:gateway.grants[]", ApertureGrant),
+    (f"{NAMESPACE}:gateway.quotas and gateway.grants[].quota", Budget),
 ]
 """Each documented model and where its keys live in the stack file."""
 
@@ -90,6 +91,8 @@ def type_name(annotation: Any) -> str:
     args = [a for a in typing.get_args(annotation) if a is not type(None)]
     if origin in (typing.Union, types.UnionType):
         return " or ".join(type_name(a) for a in args)
+    if origin is typing.Literal:
+        return " \\| ".join(f"`{a}`" for a in args)
     if origin is list:
         inner = type_name(args[0])
         return f"list of {inner}s" if " " not in inner else f"list of ({inner})"

@@ -54,6 +54,8 @@ cat <<SUMMARY
     - Aperture routing that model for alice@example.com (group:ai-users, written as its members:
       Aperture matches groups only with visible groups) and admin@example.com;
       everyone else gets 403, and each call leaves a usage record
+    - a budget per caller (\$10.00, refilling at \$5.00/day): verify printed what alice has left;
+      once it is spent the gateway answers 429 until it refills
     Client settings (any OpenAI-compatible client): base URL $(field '["client_base_url"]'),
     API key: any non-empty placeholder, model $(field '["client_model_ids"][0]')
 Next:

@@ -3,9 +3,10 @@
 
 `make verify STACK=x` reads the stack's client settings (`pulumi stack output`) and runs:
 1. `GET <base>/models`: the gateway answers and lists the model for this identity;
-2. `POST <base>/chat/completions`: one short completion through the gateway.
+2. `POST <base>/chat/completions`: one short completion through the gateway;
+3. `GET /api/quotas`: the caller's remaining budget (Aperture's quota buckets), when one applies.
 A failure is mapped to the walkthrough's troubleshooting table: the symptom, the likely cause and
-the fix. A 403 `access denied: no role granted` for someone the stack puts in a group its Aperture
+the fix; a 429 is a spent budget, with when it refills (`Retry-After`). A 403 `access denied: no role granted` for someone the stack puts in a group its Aperture
 grants name means the group is not visible to Aperture (the stack's `effective_aperture_grants`
 output and `tailnet.groups` config say who that is; the caller is `--identity`, else this device's
 Tailscale login). Also usable without a stack: `python3 scripts/verify.py --base-url http://ai/v1
@@ -56,6 +57,8 @@ class Reply:
     status: int
     body: str
     error: BaseException | None = None
+    retry_after: str | None = None
+    """The `Retry-After` header of an error answer (a 429 from a spent budget), if any."""
 
 
 def request(url: str, identity: str | None, payload: dict[str, Any] | None = None) -> Reply:
@@ -70,7 +73,8 @@ def request(url: str, identity: str | None, payload: dict[str, Any] | None = Non
         with urllib.request.urlopen(req, timeout=TIMEOUT_SECONDS) as response:
             return Reply(response.status, response.read().decode(errors="replace"))
     except urllib.error.HTTPError as exc:
-        return Reply(exc.code, exc.read().decode(errors="replace"))
+        retry_after = exc.headers.get("Retry-After") if exc.headers else None
+        return Reply(exc.code, exc.read().decode(errors="replace"), retry_after=retry_after)
     except (urllib.error.URLError, OSError) as exc:
         reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
         return Reply(0, "", reason if isinstance(reason, BaseException) else OSError(str(reason)))
@@ -140,6 +144,8 @@ def diagnose(
             "no Aperture grant covers your identity",
             "add a grant for your user and the model in sovereign-ai:gateway.grants (or modelUsers)",
         )
+    if reply.status == 429:
+        return budget_spent(step, reply)
     if reply.status in (404, 405) and "/v1/v1" in reply.body:
         return Diagnosis(
             f"{step}: {reply.status} on /v1/v1/... through the gateway",
@@ -163,6 +169,54 @@ def diagnose(
     return Diagnosis(
         f"{step}: unexpected {reply.status} from the gateway", _message(reply.body), "see the gateway's logs"
     )
+
+
+def budget_spent(step: str, reply: Reply) -> Diagnosis:
+    """A 429: Aperture refuses while a budget (quota bucket) that applies to the caller is spent."""
+    try:
+        wait: float | None = float(reply.retry_after) if reply.retry_after is not None else None
+    except ValueError:
+        wait = None
+    if wait is None:
+        when = "once it refills"
+    else:
+        at = time.strftime("%H:%M:%S", time.localtime(time.time() + wait))
+        when = f"in {wait:.0f}s (at about {at})"
+    return Diagnosis(
+        f"{step}: 429 budget spent ({_message(reply.body)})",
+        "your Aperture budget is spent: a quota bucket charged for your requests is empty, and "
+        "Aperture refuses them until it refills (sovereign-ai:gateway.quotas: capacity, rate)",
+        f"wait: it refills enough to call again {when}; or an admin refills it now "
+        "(POST /api/quotas/refill), or raise sovereign-ai:gateway.quotas and run `make up`",
+    )
+
+
+def show_budget(base_url: str, identity: str | None) -> None:
+    """The caller's remaining budget (`GET /api/quotas`); a gateway without one is not a failure."""
+    root = base_url.rstrip("/").removesuffix("/v1")
+    reply = request(f"{root}/api/quotas", identity)
+    try:
+        document = json.loads(reply.body) if reply.status == 200 else None
+    except ValueError:
+        document = None
+    buckets = document.get("quotas") if isinstance(document, dict) else document
+    if not isinstance(buckets, list):
+        print(f"    budget: not shown ({root}/api/quotas answered {reply.status or reply.error})")
+        return
+    mine = [b for b in buckets if isinstance(b, dict) and _charges(str(b.get("name", "")), identity)]
+    if not mine:
+        print("    budget: none applies to you (no quota bucket; sovereign-ai:gateway.quotas sets one)")
+    for bucket in mine:
+        print(
+            f"    budget: {bucket.get('balance')} of {bucket.get('capacity')} left in {bucket.get('name')} "
+            f"(refills {bucket.get('rate')})"
+        )
+
+
+def _charges(name: str, identity: str | None) -> bool:
+    """Whether a listed bucket is the caller's: a shared one, or the caller's own per-user one (an
+    admin's list holds everyone's)."""
+    return identity is None or "@" not in name or name.endswith(f":{identity}") or identity in name
 
 
 def _message(body: str) -> str:
@@ -190,9 +244,10 @@ def show_usage(base_url: str, identity: str | None) -> None:
         )
         return
     last = records[-1]
+    cost = f", {last['cost']}" if last.get("cost") not in (None, "$0.00") else ""
     print(
         f"    usage record: {last['identity']} used {last['model']}: "
-        f"{last['prompt_tokens']} prompt + {last['completion_tokens']} completion tokens"
+        f"{last['prompt_tokens']} prompt + {last['completion_tokens']} completion tokens{cost}"
     )
 
 
@@ -257,6 +312,7 @@ def verify(
     print(
         f"    ok: {text!r} ({usage.get('prompt_tokens')} prompt + {usage.get('completion_tokens')} completion tokens)"
     )
+    show_budget(base, identity)
     if show_usage_record:
         show_usage(base, identity)
     print(f"==> verified in {time.monotonic() - started:.1f}s. Client settings:")

@@ -1,8 +1,8 @@
 """`ApertureConfig`: a Pulumi dynamic resource that manages part of an Aperture gateway's config.
 
-Token `pulumi-python:dynamic/aperture:Config`. The resource owns the providers it declares and the
-whole `grants` list (a new instance lets everyone be admin, so leaving grants alone would leave that
-in force); every other part of the document stays byte for byte (docs/architecture.md §6). The HTTP client
+Token `pulumi-python:dynamic/aperture:Config`. The resource owns the providers and the quota buckets
+it declares and the whole `grants` list (a new instance lets everyone be admin, so leaving grants
+alone would leave that in force); every other part of the document stays byte for byte (docs/architecture.md §6). The HTTP client
 (`aperture_client`) and the document merge (`aperture_merge`) are pure modules; this one only holds
 the inputs, the provider and the resource.
 
@@ -15,7 +15,7 @@ providers are written from the inputs (their own `apikey`, or none); other provi
 touched. A key cannot be read back, so a key changed out of band is not seen as drift. The
 `providers` output echoes the inputs (with keys) and is always secret.
 
-`delete` removes the owned providers and, because the grants list is owned too, replaces it with
+`delete` removes the owned providers and buckets and, because the grants list is owned too, replaces it with
 the admin grants found in it at delete time, each reduced to `{"role": "admin"}` for the same
 `src`: user grants and model patterns go (they may name the providers just removed, which Aperture
 would reject), but whoever administered the gateway still does, so the instance is not locked out.
@@ -85,6 +85,10 @@ class ApertureConfigArgs(TypedDict):
     """The whole Aperture grants list, in Aperture's shape
     (`{"src": [...], "app": {"tailscale.com/cap/aperture": [{"role": ...}, {"models": ...}]}}`)."""
 
+    quotas: NotRequired[pulumi.Input[Mapping[str, Any]] | None]
+    """Bucket name -> `{capacity, rate, on_exceed}`: the quota buckets the grants reference
+    (`config.quota_buckets`); owned like the providers, every other bucket is left alone."""
+
     environment: NotRequired[pulumi.Input[str] | None]
     """The stack's environment name, echoed in outputs (dynamic providers cannot ask the stack)."""
 
@@ -119,7 +123,7 @@ class ApertureConfigProvider(pulumi.dynamic.ResourceProvider):
         """Merge the owned providers and grants into the live document."""
         desired = DesiredConfig.from_props(props)
         client = self._client()
-        outs = self._write(client, desired, drop=(), previous_keys={})
+        outs = self._write(client, desired, drop=(set(), set()), previous_keys={})
         return pulumi.dynamic.CreateResult(f"{client.settings.url}/aperture/config", outs)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> pulumi.dynamic.UpdateResult:
@@ -127,7 +131,10 @@ class ApertureConfigProvider(pulumi.dynamic.ResourceProvider):
         desired = DesiredConfig.from_props(news)
         previous = DesiredConfig.from_props(olds)
         outs = self._write(
-            self._client(), desired, drop=set(previous.providers), previous_keys=previous.api_keys()
+            self._client(),
+            desired,
+            drop=(set(previous.providers), set(previous.quotas)),
+            previous_keys=previous.api_keys(),
         )
         return pulumi.dynamic.UpdateResult(outs)
 
@@ -135,7 +142,7 @@ class ApertureConfigProvider(pulumi.dynamic.ResourceProvider):
         """Report the live state of the owned parts (drift) with full outs; keys cannot be read."""
         desired = DesiredConfig.from_props(props)
         snapshot = self._client().get_config()
-        live = view(snapshot.text, desired.providers)
+        live = view(snapshot.text, desired.providers, desired.quotas)
         providers: dict[str, dict[str, Any]] = {}
         for provider_id, provider in live.providers.items():
             own_key = desired.providers[provider_id].get("apikey")
@@ -145,6 +152,7 @@ class ApertureConfigProvider(pulumi.dynamic.ResourceProvider):
         outs = {
             "providers": providers,
             "grants": live.grants,
+            "quotas": live.quotas,
             "environment": desired.environment,
             "effective_grants": live.grants,
             "provider_names": live.provider_names,
@@ -158,7 +166,7 @@ class ApertureConfigProvider(pulumi.dynamic.ResourceProvider):
         client = self._client()
         for _ in _rounds():
             snapshot = client.get_config()
-            text = unmerge(snapshot.text, desired.providers)
+            text = unmerge(snapshot.text, desired.providers, desired.quotas)
             if text == snapshot.text:
                 return
             if self._save(client, text, snapshot) is not None:
@@ -169,13 +177,14 @@ class ApertureConfigProvider(pulumi.dynamic.ResourceProvider):
         self,
         client: ApertureClient,
         desired: DesiredConfig,
-        drop: set[str] | tuple[()],
+        drop: tuple[set[str], set[str]],
         previous_keys: dict[str, str],
     ) -> dict[str, Any]:
+        """Merge and save; `drop`: the providers and the buckets owned before (update)."""
         keys_unchanged = all(previous_keys.get(pid) == key for pid, key in desired.api_keys().items())
         for _ in _rounds():
             snapshot = client.get_config()
-            text = merge(snapshot.text, desired, drop)
+            text = merge(snapshot.text, desired, *drop)
             if keys_unchanged and same_except_keys(text, snapshot.text, desired.providers):
                 return _outs(desired, snapshot)
             saved = self._save(client, text, snapshot)
@@ -206,10 +215,11 @@ def _gave_up() -> ApertureConflictError:
 
 
 def _outs(desired: DesiredConfig, snapshot: ConfigSnapshot) -> dict[str, Any]:
-    live = view(snapshot.text, desired.providers)
+    live = view(snapshot.text, desired.providers, desired.quotas)
     return {
         "providers": desired.providers,
         "grants": desired.grants,
+        "quotas": desired.quotas,
         "environment": desired.environment,
         "effective_grants": live.grants,
         "provider_names": live.provider_names,
@@ -243,6 +253,9 @@ class ApertureConfig(pulumi.dynamic.Resource, module="aperture", name="Config"):
     grants: pulumi.Output[list[Any]]
     """The declared grants list."""
 
+    quotas: pulumi.Output[dict[str, Any]]
+    """The declared quota buckets."""
+
     environment: pulumi.Output[str | None]
     """The environment name given as input."""
 
@@ -261,6 +274,7 @@ class ApertureConfig(pulumi.dynamic.Resource, module="aperture", name="Config"):
         props = {
             "providers": args["providers"],
             "grants": args["grants"],
+            "quotas": args.get("quotas") or {},
             "environment": args.get("environment"),
             "effective_grants": None,
             "provider_names": None,

@@ -3,10 +3,11 @@
 Pure module: no I/O, and of Pulumi only the SDK's UNKNOWN sentinel. The resource owns (docs/architecture.md §6):
 
 - the providers it declares (`providers.<id>` members, written whole, replacing what was there),
+- the quota buckets it declares (`quotas.<name>` members, the same way),
 - the whole top-level `grants` list.
 
-Every other byte of the document (other providers, quotas, hooks, comments, formatting) is kept as
-it is, through `hujson` span editing. Aperture's GET redacts provider keys, so an owned
+Every other byte of the document (other providers, other buckets, hooks, comments, formatting) is
+kept as it is, through `hujson` span editing. Aperture's GET redacts provider keys, so an owned
 provider is always written from the resource's inputs (its own `apikey`, or none) and an unowned
 provider's text is never touched: no redacted value is ever written back.
 """
@@ -25,7 +26,7 @@ import hujson
 CAPABILITY = "tailscale.com/cap/aperture"
 """The grant `app` key Aperture evaluates."""
 
-INPUT_KEYS = ("providers", "grants", "environment")
+INPUT_KEYS = ("providers", "grants", "quotas", "environment")
 """The resource's real inputs; everything else in props is an output or `__provider`."""
 
 _PROVIDER_KEY_ORDER = ("name", "description", "baseurl", "models", "apikey", "authorization", "compatibility")
@@ -57,6 +58,9 @@ class DesiredConfig:
     grants: list[dict[str, Any]] = field(default_factory=list)
     """The whole grants list, in Aperture's shape."""
 
+    quotas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Bucket name -> `{capacity, rate, on_exceed}`: the quota buckets this resource owns."""
+
     environment: str | None = None
     """Free-form environment name, echoed in outputs."""
 
@@ -73,6 +77,11 @@ class DesiredConfig:
             if not isinstance(provider, Mapping):
                 raise ValueError(f"providers.{provider_id} must be an object, got {type(provider).__name__}")
             providers[str(provider_id)] = _drop_none(dict(provider))
+        raw_quotas = props.get("quotas") or {}
+        if not isinstance(raw_quotas, Mapping) or not all(
+            isinstance(q, Mapping) for q in raw_quotas.values()
+        ):
+            raise ValueError("quotas must be an object of bucket name -> quota")
         raw_grants = props.get("grants") or []
         if not isinstance(raw_grants, list) or not all(isinstance(g, Mapping) for g in raw_grants):
             raise ValueError("grants must be a list of grant objects")
@@ -80,6 +89,7 @@ class DesiredConfig:
         return cls(
             providers=providers,
             grants=[copy.deepcopy(dict(g)) for g in raw_grants],
+            quotas={str(name): _drop_none(dict(quota)) for name, quota in raw_quotas.items()},
             environment=None if environment is None else str(environment),
         )
 
@@ -131,43 +141,64 @@ def _root(text: str) -> hujson.Node:
     return root
 
 
-def _providers_node(root: hujson.Node) -> hujson.Node | None:
-    member = root.member("providers")
+def _section_node(root: hujson.Node, section: str) -> hujson.Node | None:
+    """The object at top-level `section` (`providers`, `quotas`), or None when absent."""
+    member = root.member(section)
     if member is None:
         return None
     if not isinstance(member.value.value, dict):
-        raise MergeError("Aperture's config has a `providers` that is not an object; fix it in the dashboard")
+        raise MergeError(
+            f"Aperture's config has a `{section}` that is not an object; fix it in the dashboard"
+        )
     return member.value
 
 
-def _set_provider(text: str, provider_id: str, value: dict[str, Any]) -> str:
+def _providers_node(root: hujson.Node) -> hujson.Node | None:
+    return _section_node(root, "providers")
+
+
+def _set_member(text: str, section: str, key: str, value: dict[str, Any]) -> str:
+    """Write `section.<key>` whole, creating the section when it is absent."""
     root = _root(text)
-    providers = _providers_node(root)
-    if providers is None:
-        return hujson.insert_member(text, root, "providers", {provider_id: value})
-    return hujson.replace_member(text, providers, provider_id, value)
+    node = _section_node(root, section)
+    if node is None:
+        return hujson.insert_member(text, root, section, {key: value})
+    return hujson.replace_member(text, node, key, value)
+
+
+def _remove_member(text: str, section: str, key: str) -> str:
+    """Remove `section.<key>`, if present."""
+    node = _section_node(_root(text), section)
+    if node is None or node.member(key) is None:
+        return text
+    return hujson.remove_member(text, node, key)
+
+
+def _set_provider(text: str, provider_id: str, value: dict[str, Any]) -> str:
+    return _set_member(text, "providers", provider_id, value)
 
 
 def _remove_provider(text: str, provider_id: str) -> str:
-    providers = _providers_node(_root(text))
-    if providers is None or providers.member(provider_id) is None:
-        return text
-    return hujson.remove_member(text, providers, provider_id)
+    return _remove_member(text, "providers", provider_id)
 
 
 def _set_grants(text: str, grants: list[dict[str, Any]]) -> str:
     return hujson.replace_member(text, _root(text), "grants", grants)
 
 
-def merge(text: str, desired: DesiredConfig, drop: Iterable[str] = ()) -> str:
-    """Write the owned providers and grants into `text`; remove the providers in `drop`.
-
-    `drop` is the providers this resource owned before and no longer declares (update).
-    """
+def merge(
+    text: str, desired: DesiredConfig, drop: Iterable[str] = (), drop_quotas: Iterable[str] = ()
+) -> str:
+    """Write the owned providers, quota buckets and grants into `text`; remove those in `drop`
+    (providers) and `drop_quotas` (buckets): what this resource owned before and no longer declares."""
     for provider_id in sorted(set(drop) - set(desired.providers)):
         text = _remove_provider(text, provider_id)
     for provider_id in sorted(desired.providers):
         text = _set_provider(text, provider_id, render_provider(desired.providers[provider_id]))
+    for name in sorted(set(drop_quotas) - set(desired.quotas)):
+        text = _remove_member(text, "quotas", name)
+    for name in sorted(desired.quotas):
+        text = _set_member(text, "quotas", name, dict(desired.quotas[name]))
     return _set_grants(text, render_grants(desired.grants))
 
 
@@ -184,12 +215,16 @@ def admin_only_grants(grants: Any) -> list[dict[str, Any]]:
     return kept
 
 
-def unmerge(text: str, provider_ids: Iterable[str]) -> str:
-    """`delete`: remove the owned providers and reduce the grants to their admin grants."""
+def unmerge(text: str, provider_ids: Iterable[str], quota_names: Iterable[str] = ()) -> str:
+    """`delete`: remove the owned providers, reduce the grants to their admin grants (which name no
+    bucket), then remove the owned quota buckets."""
     for provider_id in sorted(set(provider_ids)):
         text = _remove_provider(text, provider_id)
     grants = _root(text).value.get("grants")
-    return _set_grants(text, admin_only_grants(grants))
+    text = _set_grants(text, admin_only_grants(grants))
+    for name in sorted(set(quota_names)):
+        text = _remove_member(text, "quotas", name)
+    return text
 
 
 def same_except_keys(merged: str, current: str, owned: Iterable[str]) -> bool:
@@ -226,19 +261,25 @@ class DocumentView:
     grants: list[Any]
     """The document's grants list ([] when absent)."""
 
+    quotas: dict[str, Any]
+    """The owned quota buckets present in the document."""
+
     provider_names: list[str]
     """Every provider id in the document, owned or not, in document order."""
 
 
-def view(text: str, owned: Iterable[str]) -> DocumentView:
+def view(text: str, owned: Iterable[str], owned_quotas: Iterable[str] = ()) -> DocumentView:
     """Read the managed parts of a (redacted) document."""
     document = _root(text).value
     providers = document.get("providers")
     providers = providers if isinstance(providers, dict) else {}
+    quotas = document.get("quotas")
+    quotas = quotas if isinstance(quotas, dict) else {}
     grants = document.get("grants")
     return DocumentView(
         providers={pid: dict(providers[pid]) for pid in owned if isinstance(providers.get(pid), dict)},
         grants=list(grants) if isinstance(grants, list) else [],
+        quotas={name: quotas[name] for name in owned_quotas if name in quotas},
         provider_names=list(providers),
     )
 
@@ -259,7 +300,7 @@ def _normal(key: str, value: Any) -> Any:
         return {pid: render_provider(p) if isinstance(p, Mapping) else p for pid, p in value.items()}
     if key == "grants" and isinstance(value, list) and all(isinstance(g, Mapping) for g in value):
         return render_grants(value)
-    if key == "providers" and value is None:
+    if key in ("providers", "quotas") and value is None:
         return {}
     if key == "grants" and value is None:
         return []

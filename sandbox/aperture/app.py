@@ -8,7 +8,9 @@ Routes (the real gateway's, docs/architecture.md §10.2), on the HTTP scaffold (
 | `PUT /aperture/config` | `If-Match` required (428), stale (412), invalid (422), 200 + new `ETag` |
 | `POST /aperture/config:validate` | 200 `{"valid", "errors"}`; never writes |
 | `GET /v1/models` | the caller's models (any role) |
-| `POST /v1/chat/completions`, `POST /chat/completions` | routed to a provider by `model` |
+| `POST /v1/chat/completions`, `POST /chat/completions` | routed to a provider by `model`; 429 with `Retry-After` while a rejecting quota bucket is spent |
+| `GET /api/quotas` | the quota buckets the caller may see, with balances (any role) |
+| `POST /api/quotas/refill` | `{"bucket", "amount"}`: add to a bucket, up to its capacity (admin) |
 | `GET /api/usage` | SANDBOX ONLY: `{"records": [...]}`, every usage record so far |
 
 Fault switches (sandbox/faults.py), for requests of the deploy (no `X-Sandbox-Identity`) to
@@ -60,14 +62,14 @@ class ApertureHandler(EmulatorHandler):
         backend = self.server.backend
         path = urlsplit(self.path).path
         identity = backend.identity(self.headers.get(IDENTITY_HEADER))
-        mutating = self.command == "PUT" and path == "/aperture/config"
+        mutating = (self.command, path) in (("PUT", "/aperture/config"), ("POST", "/api/quotas/refill"))
         deploy = path.startswith("/aperture/") and self.headers.get(IDENTITY_HEADER) is None
         try:
             reply = self._injected_error(path) if deploy else None
             if reply is None:
                 reply = self._route(backend, path, identity)
         except errors.ApertureError as exc:
-            reply = Reply(exc.status, exc.body(path), exc.content_type())
+            reply = Reply(exc.status, exc.body(path), exc.content_type(), exc.headers())
         # Audit before answering, so that a client that has its answer also finds the audit line.
         backend.audit(self.command, path, identity, reply.status, mutating)
         if deploy and self.command == "GET" and path == "/aperture/config" and reply.status == 200:
@@ -117,6 +119,10 @@ class ApertureHandler(EmulatorHandler):
             headers = {name: value for name, value in self.headers.items()}
             response = backend.chat_completion(identity, self.path, self._body(), headers)
             return Reply(response.status, response.body, response.content_type)
+        if path == "/api/quotas" and method == "GET":
+            return json_reply(backend.quotas(identity))
+        if path == "/api/quotas/refill" and method == "POST":
+            return json_reply(backend.refill(identity, self._json_body()))
         if path == "/api/usage" and method == "GET":
             return json_reply({"records": backend.usage()})
         raise errors.not_found(path)
@@ -125,6 +131,12 @@ class ApertureHandler(EmulatorHandler):
         if self.content_length() > MAX_BODY:
             raise errors.BadRequestError(f"request body larger than {MAX_BODY} bytes")
         return self.read_body()
+
+    def _json_body(self) -> object:
+        try:
+            return json.loads(self._body() or b"null")
+        except json.JSONDecodeError as exc:
+            raise errors.BadRequestError(f"request body is not JSON: {exc.msg}") from None
 
     def _config_body(self) -> str:
         raw = self._body()

@@ -12,8 +12,9 @@ is undocumented:
 - **Validation** applies Aperture's save rules with warnings as errors: invalid HuJSON, empty
   config, unknown top-level keys, provider without baseurl, provider models not a non-empty array of
   non-empty strings, invalid authorization type, grant models pattern naming an undeclared provider,
-  unknown grant fields (`dst`), no admin grant and, on PUT only (models.py), removing the saver's own
-  admin role. Not emulated: macros, quotas, hooks, exporters, MCP/connectors checks, duplicate keys
+  unknown grant fields (`dst`), invalid quotas and bucket templates (`quotas.py`), a grant's `quotas`
+  naming an undefined quota, no admin grant and, on PUT only (models.py), removing the saver's own
+  admin role. Not emulated: macros, hooks, exporters, MCP/connectors checks, duplicate keys
   beyond the parser's error, "no providers" and "providers but no grants" warnings, `temp_grants`
   evaluation.
 """
@@ -25,6 +26,7 @@ import hashlib
 from typing import Any
 
 import hujson
+from sandbox.aperture.quotas import quota_problems
 
 REDACTED = "<redacted>"
 """What GET and PUT answers show instead of a provider's `apikey`."""
@@ -178,12 +180,15 @@ def validate_config(text: str) -> list[str]:
         providers = {}
     for provider_id, provider in providers.items():
         problems.extend(_provider_problems(provider_id, provider))
+    problems.extend(quota_problems(document))
+    quotas = document.get("quotas")
+    quota_names = list(quotas) if isinstance(quotas, dict) else []
     grants = document.get("grants", [])
     if not isinstance(grants, list):
         problems.append("grants must be an array")
         grants = []
     for index, grant in enumerate(grants):
-        problems.extend(_grant_problems(index, grant, list(providers)))
+        problems.extend(_grant_problems(index, grant, list(providers), quota_names))
     if not any(cap.get("role") == "admin" for grant in grants for cap in capabilities(grant)):
         problems.append("no grant assigns role admin")
     return problems
@@ -205,7 +210,23 @@ def _provider_problems(provider_id: str, provider: Any) -> list[str]:
     return problems
 
 
-def _grant_problems(index: int, grant: Any, provider_ids: list[str]) -> list[str]:
+def _quota_reference_problems(index: int, cap: dict[str, Any], quota_names: list[str]) -> list[str]:
+    """A capability object's `quotas`: a list of `{"bucket": "<a defined quota>"}`."""
+    refs = cap.get("quotas")
+    if refs is None:
+        return []
+    if not isinstance(refs, list) or not all(
+        isinstance(r, dict) and isinstance(r.get("bucket"), str) for r in refs
+    ):
+        return [f'grants[{index}]: quotas must be an array of {{"bucket": "<name>"}}']
+    return [
+        f'grants[{index}]: quotas references undefined quota "{ref["bucket"]}"'
+        for ref in refs
+        if ref["bucket"] not in quota_names
+    ]
+
+
+def _grant_problems(index: int, grant: Any, provider_ids: list[str], quota_names: list[str]) -> list[str]:
     if not isinstance(grant, dict):
         return [f"grants[{index}] must be an object"]
     problems = [f'grants[{index}]: unknown grant field "{key}"' for key in grant if key not in GRANT_FIELDS]
@@ -224,6 +245,7 @@ def _grant_problems(index: int, grant: Any, provider_ids: list[str]) -> list[str
         role = cap.get("role")
         if role is not None and role not in ROLE_RANK:
             problems.append(f'grants[{index}]: invalid role "{role}"')
+        problems.extend(_quota_reference_problems(index, cap, quota_names))
         pattern = cap.get("models")
         if pattern is None:
             continue

@@ -60,6 +60,10 @@ class ApertureError(Exception):
         """The response body; `instance` is the request path."""
         return json.dumps({"error": self.message}).encode()
 
+    def headers(self) -> dict[str, str]:
+        """Headers the response carries besides `Content-Type` (none by default)."""
+        return {}
+
 
 class ProblemError(ApertureError):
     """An RFC 9457 problem for the admin API (`/aperture/*`)."""
@@ -155,6 +159,34 @@ class ProviderUnreachableError(ApertureError):
     """502: the gateway could not reach the provider (connection refused, or no tailnet path)."""
 
     status = 502
+
+
+class QuotaExceededError(ApertureError):
+    """429: a rejecting quota bucket that applies to the request is spent; `Retry-After` says when
+    it is positive again (the message wording is the emulator's: Aperture's is undocumented)."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
+def quota_exceeded(bucket: str, status: dict[str, str], retry_after: int) -> QuotaExceededError:
+    """429 naming the spent bucket, its balance and refill rate, and the wait."""
+    return QuotaExceededError(
+        f'quota exceeded: bucket "{bucket}" has {status["balance"]} of {status["capacity"]} '
+        f"(refills {status['rate']}); retry after {retry_after}s",
+        retry_after,
+    )
+
+
+def admin_required() -> AccessDeniedError:
+    """403 outside the admin API for a caller whose highest role is `user`."""
+    return AccessDeniedError(ADMIN_REQUIRED)
 
 
 def access_denied() -> AccessDeniedError:

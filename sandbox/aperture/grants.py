@@ -4,7 +4,9 @@ A grant's `src` matches `*`, the caller's identity exactly (a login, or a tagged
 and comma-joined), or a `group:<g>` the identity is a member of, among the groups the gateway can see
 (`groups`: without visible groups, none). Of every matching grant, the highest
 `role` wins (`admin` > `user`; none: 403) and every `models` glob is kept; a model `provider/id`
-is allowed when one glob matches it (`*` one path segment, `**` zero or more).
+is allowed when one glob matches it (`*` one path segment, `**` zero or more). A capability object's
+`quotas` (`[{"bucket": "<name>"}]`) names the buckets charged for the models of its `models` glob,
+or for every model when it has none (a "floating" object).
 """
 
 from __future__ import annotations
@@ -42,9 +44,21 @@ class Access:
     patterns: tuple[str, ...]
     """The `models` globs of every matching grant."""
 
+    quotas: tuple[tuple[str | None, tuple[str, ...]], ...] = ()
+    """(`models` glob, or None for every model; the bucket names it charges), per capability object."""
+
     def allows(self, fqn: str) -> bool:
         """Whether `provider/model` is granted."""
         return any(glob_match(pattern, fqn) for pattern in self.patterns)
+
+    def buckets(self, fqn: str | None = None) -> list[str]:
+        """The bucket names (templates as written) charged for `provider/model`; every one named
+        when `fqn` is None. Each once, in grant order."""
+        found: list[str] = []
+        for pattern, names in self.quotas:
+            if fqn is None or pattern is None or glob_match(pattern, fqn):
+                found.extend(name for name in names if name not in found)
+        return found
 
 
 def evaluate_grants(document: Any, identity: str | None, groups: Mapping[str, Sequence[str]]) -> Access:
@@ -54,6 +68,7 @@ def evaluate_grants(document: Any, identity: str | None, groups: Mapping[str, Se
     grants = document.get("grants")
     role: str | None = None
     patterns: list[str] = []
+    quotas: list[tuple[str | None, tuple[str, ...]]] = []
     for grant in grants if isinstance(grants, list) else []:
         src = grant.get("src") if isinstance(grant, dict) else None
         if not isinstance(src, list) or not any(_src_matches(s, identity, groups) for s in src):
@@ -62,9 +77,23 @@ def evaluate_grants(document: Any, identity: str | None, groups: Mapping[str, Se
             granted = cap.get("role")
             if granted in ROLE_RANK and (role is None or ROLE_RANK[granted] > ROLE_RANK[role]):
                 role = granted
-            if isinstance(cap.get("models"), str):
-                patterns.append(cap["models"])
-    return Access(role, tuple(patterns))
+            models = cap.get("models") if isinstance(cap.get("models"), str) else None
+            if models is not None:
+                patterns.append(models)
+            names = bucket_names(cap)
+            if names:
+                quotas.append((models, names))
+    return Access(role, tuple(patterns), tuple(quotas))
+
+
+def bucket_names(capability: dict[str, Any]) -> tuple[str, ...]:
+    """The bucket names a capability object's `quotas` lists (`[{"bucket": "<name>"}]`)."""
+    refs = capability.get("quotas")
+    return tuple(
+        ref["bucket"]
+        for ref in (refs if isinstance(refs, list) else [])
+        if isinstance(ref, dict) and isinstance(ref.get("bucket"), str)
+    )
 
 
 def _src_matches(src: Any, identity: str, groups: Mapping[str, Sequence[str]]) -> bool:

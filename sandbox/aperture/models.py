@@ -19,9 +19,12 @@ sandbox-only additions (the real behaviour is undocumented or needs a tailnet):
   matches nobody, and its members get 403 `access denied: no role granted`.
 - **Lockout.** A PUT that would remove the saver's own admin role is refused (422); validate does
   not check it.
-- **Usage** records (identity, provider, model, tokens, status) are kept in memory for every
+- **Usage** records (identity, provider, model, tokens, cost, status) are kept in memory for every
   request routed to a provider and served at `GET /api/usage` (SANDBOX ONLY; Aperture has no
   usage-log API). With `audit_path`, one JSON line per HTTP request is appended there.
+- **Budgets.** Quota buckets are checked before a request is forwarded (429 with `Retry-After`
+  while a rejecting one is spent) and charged its cost after (`spending.py`, `quotas.py`,
+  `pricing.py`); `GET /api/quotas` and `POST /api/quotas/refill` serve their balances.
 - **Reachability.** `reachable(host, port)` is asked before each upstream call; `False` gives the
   same 502 as a refused connection (the sandbox wires it to the tailnet policy).
 """
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -51,6 +55,8 @@ from sandbox.aperture.config import (
     validate_config,
 )
 from sandbox.aperture.grants import Access, evaluate_grants, glob_match
+from sandbox.aperture.quotas import format_amount
+from sandbox.aperture.spending import Spending
 from sandbox.aperture.upstream import (
     Route,
     UpstreamResponse,
@@ -95,6 +101,7 @@ class ApertureBackend:
         audit_path: str | Path | None = None,
         reachable: Callable[[str, int], bool] | None = None,
         upstream_timeout: float = 30.0,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """
         :param config: the initial document (default: a new instance's, `DEFAULT_CONFIG`).
@@ -102,6 +109,7 @@ class ApertureBackend:
         :param groups: `group:<g>` -> member logins of the groups the gateway can see (others match nobody).
         :param audit_path: append one JSON line per HTTP request here.
         :param reachable: asked `(host, port)` before each upstream call; False -> 502.
+        :param clock: seconds, for the quota buckets' refill (tests pass their own).
         """
         self._text = config
         self._etag = compute_etag(config)
@@ -113,6 +121,7 @@ class ApertureBackend:
         self.audit_path = self._audit.path
         self.reachable = reachable
         self.upstream_timeout = upstream_timeout
+        self.spending = Spending(clock)
         self.before_write: Callable[[], None] | None = None
         """Test seam: called at the start of every PUT, before the ETag check (e.g. to emulate a
         concurrent writer between a client's GET and PUT)."""
@@ -272,6 +281,10 @@ class ApertureBackend:
                 raise errors.access_denied()
             raise errors.BadRequestError('request body must be a JSON object with a "model" string')
         route = self.route(identity, request["model"])
+        assert identity is not None  # route() refused an anonymous caller
+        document = hujson.loads(self.stored_text)
+        charged = self.spending.charged(document, self.access(identity), identity, route.fqn)
+        self.spending.admit(charged)
         if route.model != request["model"]:
             request["model"] = route.model
             body = json.dumps(request).encode()
@@ -280,9 +293,26 @@ class ApertureBackend:
         except errors.ProviderUnreachableError:
             self._record(UsageRecord(identity, route.provider, route.model, 0, 0, 502))
             raise
-        prompt, completion = token_counts(response)
-        self._record(UsageRecord(identity, route.provider, route.model, prompt, completion, response.status))
+        tokens = token_counts(response)
+        auto = document.get("auto_cost_basis", True) is not False
+        cost = self.spending.charge(charged, route.provider_config, route.model, tokens, auto)
+        self._record(
+            UsageRecord(identity, route.provider, route.model, *tokens, response.status, format_amount(cost))
+        )
         return response
+
+    # -- budgets -------------------------------------------------------------------------------
+
+    def quotas(self, identity: str | None) -> list[dict[str, Any]]:
+        """`GET /api/quotas`: the buckets the caller may see (any role), with their balances."""
+        access = self.access(identity)
+        if identity is None:
+            raise errors.access_denied()
+        return self.spending.listing(hujson.loads(self.stored_text), access, identity)
+
+    def refill(self, identity: str | None, body: Any) -> dict[str, Any]:
+        """`POST /api/quotas/refill` (admin): add to one bucket, up to its capacity."""
+        return self.spending.refill(hujson.loads(self.stored_text), self.access(identity), body)
 
     # -- usage and audit -----------------------------------------------------------------------
 

@@ -44,6 +44,11 @@ class Route:
     provider_config: dict[str, Any]
     """The provider's object from the stored document (keys included)."""
 
+    @property
+    def fqn(self) -> str:
+        """`provider/model`, what grant `models` globs match."""
+        return f"{self.provider}/{self.model}"
+
 
 @dataclass(frozen=True)
 class UsageRecord:
@@ -66,6 +71,9 @@ class UsageRecord:
 
     status: int
     """The status returned to the client (502 when the provider was unreachable)."""
+
+    cost: str = "$0.00"
+    """What the request cost in US dollars (`pricing.py`; `$0.00` without a price)."""
 
 
 @dataclass(frozen=True)

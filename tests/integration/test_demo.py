@@ -58,6 +58,7 @@ def test_make_demo_on_a_fresh_clone(clone: Path) -> None:
         "==> pulumi up --stack sandbox (development guardrails: policies/config/development.json)",
         "+ 15 created",
         "usage record: alice@example.com used Qwen/Qwen3.6-35B-A3B-FP8",
+        "of $10.00 left in sovereign-ai:alice@example.com (refills $5.00/day)",
         "base URL: http://127.0.0.1:47801/v1",
         "==> demo done in ",
         "make preview STACK=sandbox",

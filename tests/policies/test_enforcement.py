@@ -118,6 +118,18 @@ def test_effective_level_follows_the_environment_not_the_config(
     assert enforcement.effective_level(configured, production) is expected
 
 
+@pytest.mark.parametrize("production", [True, False], ids=["production", "development"])
+def test_fixed_levels_hold_in_every_environment(production: bool) -> None:
+    """The deployer lockout guard is mandatory and the budget advice advisory, whatever the stack."""
+    lockout = enforcement.effective_level(
+        EnforcementLevel.ADVISORY, production, "aperture-keeps-deployer-admin"
+    )
+    budget = enforcement.effective_level(
+        EnforcementLevel.MANDATORY, production, "aperture-model-grant-budget"
+    )
+    assert (lockout, budget) == (EnforcementLevel.MANDATORY, EnforcementLevel.ADVISORY)
+
+
 @pytest.mark.parametrize("config", HOSTILE_CONFIGS.values(), ids=HOSTILE_CONFIGS.keys())
 def test_auth_key_single_use_rejects_as_mandatory_in_production_whatever_the_config(
     config: dict[str, Any],

@@ -25,6 +25,7 @@ from testing.policies import (
 WHO = 'Aperture config "gateway"'
 CAP = "tailscale.com/cap/aperture"
 APIKEY = "sk-provider-secret-0123456789"
+BUDGET = {"bucket": "sovereign-ai:<user>"}
 
 HAPPY: dict[str, Any] = {
     "providers": {
@@ -36,9 +37,16 @@ HAPPY: dict[str, Any] = {
         }
     },
     "grants": [
-        {"src": ["admin@example.com"], "app": {CAP: [{"role": "admin"}, {"models": "**"}]}},
-        {"src": ["group:ai-users"], "app": {CAP: [{"role": "user"}, {"models": "spark/**"}]}},
+        {
+            "src": ["admin@example.com"],
+            "app": {CAP: [{"role": "admin"}, {"models": "**", "quotas": [BUDGET]}]},
+        },
+        {
+            "src": ["group:ai-users"],
+            "app": {CAP: [{"role": "user"}, {"models": "spark/**", "quotas": [BUDGET]}]},
+        },
     ],
+    "quotas": {"sovereign-ai:<user>": {"capacity": "$10.00", "rate": "$5.00/day", "on_exceed": "reject"}},
     "environment": "production",
 }
 
@@ -85,6 +93,36 @@ REJECTED = {
         "than the configured admins (admin@example.com); grant admin only to sovereign-ai:tailnet.admins and "
         "give everyone else role user",
     ),
+    "login-pattern-admin": (
+        gateway.aperture_no_wildcard_admin,
+        add_grant(["*@example.com", "user:*@example.com"], {"role": "admin"}),
+        f"{WHO} grants[2]: gives the Aperture admin role to *@example.com, user:*@example.com, which is "
+        "wider than the configured admins (admin@example.com); grant admin only to sovereign-ai:tailnet.admins "
+        "and give everyone else role user",
+    ),
+    "model-grant-without-budget": (
+        gateway.aperture_model_grant_budget,
+        ONE_PROVIDER_TO_EVERYONE,
+        f"{WHO} grants[2]: gives models spark/** without a budget that refuses once spent, so one caller can "
+        "keep the GPU busy for everyone; set sovereign-ai:gateway.quotas ({} gives each caller $10.00 that "
+        "refills at $5.00/day), or a quota on this grant in sovereign-ai:gateway.grants",
+    ),
+    "budget-bucket-that-never-refuses": (
+        gateway.aperture_model_grant_budget,
+        lambda props: props.update(
+            quotas={**props["quotas"], "tracking": {"capacity": "$1.00", "rate": "$1.00/day"}},
+            grants=[
+                {
+                    "src": ["admin@example.com"],
+                    "app": {CAP: [{"role": "admin"}, {"models": "**", "quotas": [{"bucket": "tracking"}]}]},
+                },
+                props["grants"][1],
+            ],
+        ),
+        f"{WHO} grants[0]: gives models ** without a budget that refuses once spent, so one caller can keep "
+        "the GPU busy for everyone; set sovereign-ai:gateway.quotas ({} gives each caller $10.00 that "
+        "refills at $5.00/day), or a quota on this grant in sovereign-ai:gateway.grants",
+    ),
     "every-model-to-everyone": (
         gateway.aperture_no_wildcard_models,
         EVERY_MODEL_TO_EVERYONE,
@@ -128,6 +166,15 @@ def test_gateway_policy_rejects_without_printing_secrets(
 # id: (policy, change to the happy config)
 ACCEPTED = {
     "star-as-user": (gateway.aperture_no_wildcard_admin, ONE_PROVIDER_TO_EVERYONE),
+    "one-login-that-is-no-pattern": (
+        gateway.aperture_no_wildcard_admin,
+        add_grant(["ops@example.com", "tag:ci"], {"role": "admin"}),
+    ),
+    "admin-grant-without-models-needs-no-budget": (gateway.aperture_model_grant_budget, STAR_ADMIN),
+    "budget-in-a-floating-capability": (
+        gateway.aperture_model_grant_budget,
+        add_grant(["*"], {"role": "user"}, {"models": "spark/**"}, {"quotas": [BUDGET]}),  # type: ignore[dict-item]
+    ),
     "one-provider-to-everyone": (
         gateway.aperture_no_wildcard_models,
         ONE_PROVIDER_TO_EVERYONE,
@@ -150,6 +197,11 @@ def test_gateway_policy_accepts(policy: ResourceValidationPolicy, change: Change
 
 def test_aperture_no_wildcard_admin_rejects_in_development_too(development_stack: None) -> None:
     assert len(run_policy(gateway.aperture_no_wildcard_admin, gateway_args(STAR_ADMIN))) == 1
+
+
+def test_aperture_model_grant_budget_accepts_development(development_stack: None) -> None:
+    args = gateway_args(ONE_PROVIDER_TO_EVERYONE)
+    assert not_applicable_reason(gateway.aperture_model_grant_budget, args) == PRODUCTION_ONLY
 
 
 def test_aperture_no_wildcard_models_accepts_development(development_stack: None) -> None:
@@ -179,5 +231,5 @@ def test_gateway_policies_never_print_the_provider_key() -> None:
         props["providers"]["spark"]["baseurl"] = "https://api.example.com/v1"
 
     messages = [m for policy in gateway.POLICIES for m in run_policy(policy, gateway_args(change))]
-    assert len(messages) == 4
+    assert len(messages) == 5
     assert not any(APIKEY in m for m in messages)

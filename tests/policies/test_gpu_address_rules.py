@@ -39,6 +39,20 @@ def test_tailnet_gpu_address_rules_rejects_a_tailnet_address_before_the_first_jo
     assert "which may contain a GPU server's address (not known before its first join; the tailnet " in found
 
 
+def test_tailnet_gpu_address_rules_rejects_the_lan_address_and_accepts_its_neighbour() -> None:
+    """`hosts[].address` (192.168.1.50 in the happy config) is reachable through a subnet router."""
+    state = stack_resource(HOST_STATE, {"tailnet_ip": "100.101.1.2"}, "spark-state")
+    lan = {"src": ["group:ai-users"], "dst": ["192.168.1.0/24"], "ip": ["tcp:22"]}
+    assert run_policy(stack.tailnet_gpu_address_rules, stack_args(acl_with(lan), state)) == [
+        'tailnet policy "tailnet" grants[3]: lets group:ai-users reach tag:gpu (dst 192.168.1.0/24, which '
+        "contains a GPU server's LAN address (192.168.1.50, sovereign-ai:hosts[].address), reachable through "
+        "a subnet router) on tcp:22; only admins may; remove them from src, or list them in "
+        "sovereign-ai:tailnet.admins (tailnet-ssh-admins-only)"
+    ]
+    neighbour = {**lan, "dst": ["192.168.1.51"]}
+    assert run_policy(stack.tailnet_gpu_address_rules, stack_args(acl_with(neighbour), state)) == []
+
+
 def test_tailnet_gpu_address_rules_reads_the_stack_output() -> None:
     outputs = stack_resource("pulumi:pulumi:Stack", {"spark_tailnet_ip": "100.101.1.2"}, "sovereign-ai-prod")
     assert run_policy(stack.tailnet_gpu_address_rules, stack_args(acl_with(RULE), outputs)) == []

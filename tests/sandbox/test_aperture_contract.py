@@ -550,6 +550,7 @@ def test_chat_records_usage(gateway: Gateway) -> None:
             "prompt_tokens": 7,
             "completion_tokens": 3,
             "status": 200,
+            "cost": "$0.00",
         }
     ]
 

@@ -189,6 +189,7 @@ def test_audit_records_each_command_with_exports_reduced_to_names(
     [line] = [json.loads(x) for x in audit_path.read_text().splitlines()]
     assert line == {
         "service": "host",
+        "host": host.name,
         "command": "export TS_TAGS\nexport PORT\necho hi\nexit 3",
         "mutating": True,
         "identity": "deploy",

@@ -260,6 +260,7 @@ def test_create_outputs(provider: ApertureConfigProvider, gateway: Gateway) -> N
     result = provider.create(props())
     assert result.outs == {
         "providers": props()["providers"],
+        "quotas": {},
         "grants": grants(),
         "environment": "development",
         "effective_grants": grants(),
@@ -373,7 +374,7 @@ def test_update_returns_full_outs(provider: ApertureConfigProvider) -> None:
     news = props(environment="production")
     outs = provider.update("id", olds, news).outs or {}
     assert (sorted(outs), outs["environment"]) == (
-        ["effective_grants", "environment", "etag", "grants", "provider_names", "providers"],
+        ["effective_grants", "environment", "etag", "grants", "provider_names", "providers", "quotas"],
         "production",
     )
 
@@ -527,3 +528,62 @@ def test_props_are_not_mutated(provider: ApertureConfigProvider) -> None:
     before = copy.deepcopy(news)
     provider.create(news)
     assert news == before
+
+
+# -- quota buckets: owned like the providers --------------------------------------------------------
+
+BUCKET = "sovereign-ai:<user>"
+QUOTA = {"capacity": "$10.00", "rate": "$5.00/day", "on_exceed": "reject"}
+
+
+def budgeted(**quotas: dict[str, str]) -> dict[str, Any]:
+    """Inputs whose user grant is charged against `BUCKET`, with `quotas` as the declared buckets."""
+    charged = [
+        grants()[0],
+        {
+            "src": ["group:ml"],
+            "app": {CAP: [{"role": "user"}, {"models": "spark/**", "quotas": [{"bucket": BUCKET}]}]},
+        },
+    ]
+    return props(grants=charged, quotas=quotas or {BUCKET: QUOTA})
+
+
+def test_create_writes_the_declared_buckets_and_keeps_the_others(
+    provider: ApertureConfigProvider, gateway: Gateway
+) -> None:
+    outs = provider.create(budgeted()).outs or {}
+    quotas = gateway.document()["quotas"]
+    assert (quotas, outs["quotas"]) == (
+        {"daily": {"capacity": "$10.00", "rate": "$5.00/day"}, BUCKET: QUOTA},
+        {BUCKET: QUOTA},
+    )
+    assert '"daily": { "capacity": "$10.00",   "rate": "$5.00/day" }' in gateway.backend.stored_text
+
+
+def test_update_drops_the_buckets_it_no_longer_declares_only(
+    provider: ApertureConfigProvider, gateway: Gateway
+) -> None:
+    olds = provider.create(budgeted()).outs or {}
+    provider.update("id", olds, props())
+    assert gateway.document()["quotas"] == {"daily": {"capacity": "$10.00", "rate": "$5.00/day"}}
+
+
+def test_delete_removes_the_owned_buckets_and_the_grants_that_name_them(
+    provider: ApertureConfigProvider, gateway: Gateway
+) -> None:
+    outs = provider.create(budgeted()).outs or {}
+    provider.delete("id", outs)
+    document = gateway.document()
+    assert (document["quotas"], document["grants"]) == (
+        {"daily": {"capacity": "$10.00", "rate": "$5.00/day"}},
+        [{"src": [ADMIN], "app": {CAP: [{"role": "admin"}]}}],
+    )
+
+
+def test_read_reports_a_bucket_changed_by_hand(provider: ApertureConfigProvider, gateway: Gateway) -> None:
+    outs = provider.create(budgeted()).outs or {}
+    document = gateway.document()
+    document["quotas"][BUCKET]["capacity"] = "$99.00"
+    gateway.backend.replace_document(json.dumps(document))
+    read = provider.read("id", outs).outs or {}
+    assert read["quotas"] == {BUCKET: {**QUOTA, "capacity": "$99.00"}}

@@ -1,5 +1,9 @@
 """Every selector form and older spelling: one rule that reaches a GPU server's model port or SSH and
-is refused, and one look-alike (another device, port or address outside the range) that passes."""
+is refused, and one look-alike (another device, port or address outside the range) that passes.
+
+The same for the forms of issue 22: keys in another letter case (Tailscale's decoder matches keys
+case-insensitively), keys the evaluator does not know (undecidable), a GPU server's LAN address
+(`hosts[].address`, reached through a subnet router), and a login pattern in an Aperture admin grant."""
 
 from __future__ import annotations
 
@@ -9,7 +13,8 @@ from typing import Any
 import pytest
 
 from policies.exposure import exposures
-from policies.gpu_servers import GpuServers
+from policies.gateway import too_wide_for_admin
+from policies.gpu_servers import GpuServers, lan_addresses
 from tailnet_policy.address_set import AddressSet
 from tailnet_policy.policy_file import parse
 
@@ -20,6 +25,20 @@ KNOWN = GpuServers("tag:gpu", frozenset({"tag:gpu"}), AddressSet.parse("100.101.
 
 UNKNOWN = GpuServers("tag:gpu", frozenset({"tag:gpu"}))
 """Before the first join: the address may be anywhere in 100.64.0.0/10."""
+
+ON_LAN = GpuServers(
+    "tag:gpu",
+    frozenset({"tag:gpu"}),
+    AddressSet.parse("100.101.1.2"),
+    AddressSet(),
+    lan_addresses(["192.168.1.50", "spark.lan"]),
+)
+"""A joined server whose SSH address (`hosts[].address`) is 192.168.1.50 on its LAN."""
+
+AT_PRINTER = GpuServers(
+    "tag:gpu", frozenset({"tag:gpu"}), AddressSet(), AddressSet(), lan_addresses(["192.168.1.5"])
+)
+"""A server whose LAN address is the one the policy's `printer` alias names."""
 
 
 def policy_with(**sections: Any) -> str:
@@ -58,6 +77,7 @@ MODEL = "tailnet-model-port-gateway-only"
 SSH = "tailnet-ssh-admins-only"
 WIDE = "tailnet-no-wide-source"
 CHECK = "tailnet-policy-checkable"
+EXIT = "tailnet-no-exit-node"
 
 # id: (sections, servers, expected findings when refused, then the look-alike that passes and its servers)
 CASES: dict[str, tuple[dict[str, Any], GpuServers, list[tuple[str, str]], dict[str, Any], GpuServers]] = {
@@ -285,6 +305,83 @@ CASES: dict[str, tuple[dict[str, Any], GpuServers, list[tuple[str, str]], dict[s
         grant(["ipset:nope"], ["tag:web"], ["tcp:8000"]),
         UNKNOWN,
     ),
+    "grant-keys-in-another-case": (
+        section("grants", Src=[ALICE], DST=["tag:gpu"], Ip=["tcp:8000"]),
+        UNKNOWN,
+        [(MODEL, "grants[1]")],
+        section("grants", Src=[ALICE], DST=["tag:web"], Ip=["tcp:8000"]),
+        UNKNOWN,
+    ),
+    "section-and-acl-keys-in-another-case": (
+        {"ACLS": [{"ACTION": "accept", "SRC": [ALICE], "DST": ["tag:gpu:22"]}]},
+        UNKNOWN,
+        [(SSH, "acls[0]")],
+        {"ACLS": [{"ACTION": "accept", "SRC": [ADMIN], "DST": ["tag:gpu:22"]}]},
+        UNKNOWN,
+    ),
+    "ssh-keys-in-another-case": (
+        section("Ssh", Action="accept", Src=[ALICE], Dst=["tag:gpu"], Users=["root"]),
+        UNKNOWN,
+        [(SSH, "ssh[0]")],
+        section("Ssh", Action="accept", Src=[ADMIN], Dst=["tag:gpu"], Users=["root"]),
+        UNKNOWN,
+    ),
+    "nested-keys-in-another-case": (
+        {"AutoApprovers": {"ExitNode": ["tag:gpu"]}},
+        UNKNOWN,
+        [(EXIT, "autoApprovers.exitNode")],
+        {"AutoApprovers": {"ExitNode": ["tag:web"]}},
+        UNKNOWN,
+    ),
+    "unknown-key-in-a-rule-is-undecidable": (
+        section("grants", src=[ALICE], dst=["tag:web"], ip=["tcp:443"], dstPorts=["tcp:8000"]),
+        UNKNOWN,
+        [(CHECK, "grants[1]")],
+        section("grants", src=[ALICE], dst=["tag:web"], ip=["tcp:443"], SrcPosture=["posture:x"]),
+        UNKNOWN,
+    ),
+    "unknown-section-is-undecidable": (
+        {"Grant": [{"src": [ALICE], "dst": ["tag:gpu"], "ip": ["tcp:8000"]}]},
+        UNKNOWN,
+        [(CHECK, "top level")],
+        {"Postures": {"posture:x": ["node:os == 'linux'"]}},
+        UNKNOWN,
+    ),
+    "unknown-nested-key-is-undecidable": (
+        {"autoApprovers": {"exitNodes": ["tag:gpu"]}},
+        UNKNOWN,
+        [(CHECK, "autoApprovers")],
+        {"autoApprovers": {"routes": {"10.0.0.0/8": ["tag:gpu"]}}},
+        UNKNOWN,
+    ),
+    "same-key-twice-in-two-cases-is-undecidable": (
+        section("grants", src=[ADMIN], Src=[ALICE], dst=["tag:web"], ip=["tcp:443"]),
+        UNKNOWN,
+        [(CHECK, "grants[1]")],
+        section("grants", SRC=[ALICE], dst=["tag:web"], ip=["tcp:443"]),
+        UNKNOWN,
+    ),
+    "lan-address-model-port": (
+        grant([ALICE], ["192.168.1.50"], ["tcp:8000"]),
+        ON_LAN,
+        [(MODEL, "grants[1]")],
+        grant(["tag:aperture"], ["192.168.1.50"], ["tcp:8000"]),
+        ON_LAN,
+    ),
+    "lan-subnet-ssh": (
+        grant([ALICE], ["192.168.1.0/24"], ["tcp:22"]),
+        ON_LAN,
+        [(SSH, "grants[1]")],
+        grant([ADMIN], ["192.168.1.0/24"], ["tcp:22"]),
+        ON_LAN,
+    ),
+    "hosts-alias-of-a-lan-address": (
+        grant([ALICE], ["printer"], ["tcp:22"]),
+        AT_PRINTER,
+        [(SSH, "grants[1]")],
+        grant([ALICE], ["printer"], ["tcp:22"]),
+        ON_LAN,
+    ),
 }
 
 
@@ -300,6 +397,46 @@ def test_selector_form_reaching_a_gpu_server_is_refused(
 @pytest.mark.parametrize(("sections", "servers"), [c[3:] for c in CASES.values()], ids=CASES.keys())
 def test_selector_form_look_alike_passes(sections: dict[str, Any], servers: GpuServers) -> None:
     assert rules(sections, servers) == []
+
+
+# id: (admin grant sources that are a wildcard, the look-alike that is not)
+ADMIN_SOURCES = {
+    "login-pattern": (["*@example.com"], [ADMIN]),
+    "domain-of-the-policy-file": (["user:*@example.com"], ["ops@example.com"]),
+    "one-character-glob": (["admi?@example.com"], ["tag:ci"]),
+    "listed-in-admins-still-wide": (["*@example.com"], ["admin@example.com", "group:admins"]),
+}
+
+
+@pytest.mark.parametrize(("refused", "look_alike"), ADMIN_SOURCES.values(), ids=ADMIN_SOURCES.keys())
+def test_a_login_pattern_in_an_admin_grant_is_a_wildcard_admin(
+    refused: list[str], look_alike: list[str]
+) -> None:
+    admins = [ADMIN, "*@example.com"]
+    assert too_wide_for_admin(refused, admins, {"group:admins": (ADMIN,)}) == refused
+    assert too_wide_for_admin(look_alike, admins, {"group:admins": (ADMIN,)}) == []
+
+
+def test_an_unknown_key_is_named_in_the_message() -> None:
+    policy = parse(
+        policy_with(**section("grants", src=[ALICE], dst=["tag:web"], ip=["tcp:443"], dstPorts=["8000"]))
+    )
+    [found] = exposures(policy, "tag:gpu", "tag:aperture", [8000], [ADMIN])
+    assert found.message == (
+        'key "dstPorts" is not a key of a grant (src, dst, ip, app, srcPosture, via), so the guardrails '
+        "cannot tell what Tailscale makes of it (it matches keys in any letter case); write the documented "
+        "key once, or remove it"
+    )
+
+
+def test_a_lan_finding_names_the_lan_address() -> None:
+    policy = parse(policy_with(**grant([ALICE], ["192.168.1.0/24"], ["tcp:8000"])))
+    [found] = exposures(policy, "tag:gpu", "tag:aperture", [8000], [ADMIN], ON_LAN)
+    assert found.by_address
+    assert (
+        "dst 192.168.1.0/24, which contains a GPU server's LAN address (192.168.1.50, "
+        "sovereign-ai:hosts[].address), reachable through a subnet router"
+    ) in found.message
 
 
 def test_address_finding_names_the_address_it_rests_on() -> None:

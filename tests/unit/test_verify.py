@@ -1,4 +1,5 @@
-"""make verify: the two client calls, and failures mapped to the troubleshooting table."""
+"""make verify: the two client calls, the caller's budget, and failures mapped to the troubleshooting
+table."""
 
 from __future__ import annotations
 
@@ -29,6 +30,12 @@ def _load() -> ModuleType:
 
 verify = _load()
 MODEL = "Qwen/Qwen3.6-35B-A3B-FP8"
+BUCKET = {
+    "name": "sovereign-ai:alice@example.com",
+    "balance": "$9.999979",
+    "capacity": "$10.00",
+    "rate": "$5.00/day",
+}
 
 
 class Gateway:
@@ -55,6 +62,7 @@ def gateway() -> Iterator[str]:
                 "usage": {"prompt_tokens": 6, "completion_tokens": 1},
             },
         ),
+        "/api/quotas": (200, [BUCKET]),
     }
     serving = start_stub(Gateway.answer)
     yield f"{serving.server.url}/v1"
@@ -70,7 +78,41 @@ def test_verify_passes_and_prints_the_client_settings(
     assert Gateway.seen == [
         ("/v1/models", "alice@example.com"),
         ("/v1/chat/completions", "alice@example.com"),
+        ("/api/quotas", "alice@example.com"),
     ]
+    assert "budget: $9.999979 of $10.00 left in sovereign-ai:alice@example.com (refills $5.00/day)" in out
+
+
+@pytest.mark.parametrize(
+    ("answer", "printed"),
+    [
+        pytest.param((200, []), "budget: none applies to you (no quota bucket", id="no-bucket"),
+        pytest.param((404, {"error": "not found"}), "budget: not shown (", id="no-endpoint"),
+        pytest.param(
+            (200, [{**BUCKET, "name": "sovereign-ai:bob@example.com"}, {**BUCKET, "name": "team"}]),
+            "left in team (",
+            id="an-admin-sees-everyone-shows-only-hers",
+        ),
+    ],
+)
+def test_verify_prints_the_budget_or_why_not(
+    gateway: str, capsys: pytest.CaptureFixture[str], answer: tuple[int, Any], printed: str
+) -> None:
+    Gateway.answers["/api/quotas"] = answer
+    assert verify.verify(gateway, MODEL, "alice@example.com") == 0
+    out = capsys.readouterr().out
+    assert printed in out and "bob@example.com" not in out
+
+
+def test_a_429_is_a_spent_budget_with_when_it_refills() -> None:
+    body = json.dumps(
+        {"error": 'quota exceeded: bucket "sovereign-ai:alice@example.com" has -$0.00 of $0.01'}
+    )
+    diagnosis = verify.diagnose("chat completion", "http://ai/v1", verify.Reply(429, body, retry_after="42"))
+    assert diagnosis.symptom.startswith("chat completion: 429 budget spent (quota exceeded: bucket")
+    assert diagnosis.cause.startswith("your Aperture budget is spent")
+    assert diagnosis.fix.startswith("wait: it refills enough to call again in 42s (at about ")
+    assert "sovereign-ai:gateway.quotas" in diagnosis.fix
 
 
 def test_verify_fails_when_the_model_is_not_listed(gateway: str, capsys: pytest.CaptureFixture[str]) -> None:
