@@ -103,11 +103,17 @@ def check_identities(values: Sequence[str], what: str) -> Sequence[str]:
 
 
 def check_tag(value: str) -> str:
-    if not TAG_RE.match(value):
-        raise ValueError(
-            f"{value!r} is not a tag: tags look like tag:name, and the name starts with a letter "
-            "(for example tag:gpu)"
-        )
+    return must_match(
+        TAG_RE,
+        value,
+        "is not a tag: tags look like tag:name, and the name starts with a letter (for example tag:gpu)",
+    )
+
+
+def must_match(pattern: re.Pattern[str], value: str, problem: str) -> str:
+    """`value` when `pattern` matches it, else a ValueError: `'<value>' <problem>`."""
+    if not pattern.match(value):
+        raise ValueError(f"{value!r} {problem}")
     return value
 
 

@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from config.fields import SCIM_GROUP_RE, TAG_RE, ConfigModel, is_identity
+from config.fields import SCIM_GROUP_RE, TAG_RE, ConfigModel, is_identity, must_match
 
 AMOUNT_RE = re.compile(r"^\$\d+(\.\d+)?$")
 """An amount in US dollars as Aperture writes it: `$10.00`."""
@@ -64,21 +64,18 @@ class Budget(ConfigModel):
     @field_validator("capacity")
     @classmethod
     def _capacity(cls, value: str) -> str:
-        if not AMOUNT_RE.match(value):
-            raise ValueError(
-                f"{value!r} is not an amount in US dollars: write it as Aperture does, e.g. $10.00"
-            )
-        return value
+        return must_match(
+            AMOUNT_RE, value, "is not an amount in US dollars: write it as Aperture does, e.g. $10.00"
+        )
 
     @field_validator("rate")
     @classmethod
     def _rate(cls, value: str) -> str:
-        if not RATE_RE.match(value):
-            raise ValueError(
-                f"{value!r} is not a refill rate: write $<amount>/<unit> with unit min, hour, day, week or "
-                "month, e.g. $5.00/day"
-            )
-        return value
+        return must_match(
+            RATE_RE,
+            value,
+            "is not a refill rate: write $<amount>/<unit> with unit min, hour, day, week or month, e.g. $5.00/day",
+        )
 
 
 class ApertureGrant(ConfigModel):

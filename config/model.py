@@ -41,6 +41,7 @@ from config.fields import (
     check_identities,
     check_private_url,
     check_tag,
+    must_match,
 )
 from config.gateway import GatewayConfig
 
@@ -246,11 +247,11 @@ class HostConfig(ConfigModel):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not RESOURCE_NAME_RE.match(value):
-            raise ValueError(
-                f"{value!r} is not a valid host name: use lowercase letters, digits and dashes (e.g. spark)"
-            )
-        return value
+        return must_match(
+            RESOURCE_NAME_RE,
+            value,
+            "is not a valid host name: use lowercase letters, digits and dashes (e.g. spark)",
+        )
 
     @field_validator("host_key")
     @classmethod

@@ -68,6 +68,16 @@ def _extra(raw: dict[str, Any], known: set[str]) -> Mapping[str, Any]:
     return MappingProxyType({k: v for k, v in raw.items() if k not in known})
 
 
+def _app(raw: dict[str, Any], where: str) -> Mapping[str, Any]:
+    """An entry's `app` capabilities (an object), read only."""
+    return MappingProxyType(dict(_object(raw.get("app", {}), f"{where}.app")))
+
+
+def _entry(required: dict[str, Any], optional: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """An entry as written: its required keys, each optional key that is not empty, then the untyped ones."""
+    return {**required, **{key: value for key, value in optional.items() if value}, **extra}
+
+
 @dataclass(frozen=True)
 class Grant:
     """A `grants` entry: `src` may reach `dst` on `ip` ports, and/or gets `app` capabilities."""
@@ -94,18 +104,13 @@ class Grant:
             src=_strings(raw.get("src", []), f"{where}.src"),
             dst=_strings(raw.get("dst", []), f"{where}.dst"),
             ip=_strings(raw.get("ip", []), f"{where}.ip"),
-            app=MappingProxyType(dict(_object(raw.get("app", {}), f"{where}.app"))),
+            app=_app(raw, where),
             extra=_extra(raw, {"src", "dst", "ip", "app"}),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"src": list(self.src), "dst": list(self.dst)}
-        if self.ip:
-            out["ip"] = list(self.ip)
-        if self.app:
-            out["app"] = dict(self.app)
-        out.update(self.extra)
-        return out
+        required = {"src": list(self.src), "dst": list(self.dst)}
+        return _entry(required, {"ip": list(self.ip), "app": dict(self.app)}, self.extra)
 
 
 ACL_SPELLINGS = ("action", "src", "users", "dst", "ports", "proto")
@@ -173,18 +178,14 @@ class NodeAttr:
         return cls(
             target=_strings(raw.get("target", []), f"{where}.target"),
             attr=_strings(raw.get("attr", []), f"{where}.attr"),
-            app=MappingProxyType(dict(_object(raw.get("app", {}), f"{where}.app"))),
+            app=_app(raw, where),
             extra=_extra(raw, {"target", "attr", "app"}),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"target": list(self.target)}
-        if self.attr:
-            out["attr"] = list(self.attr)
-        if self.app:
-            out["app"] = dict(self.app)
-        out.update(self.extra)
-        return out
+        return _entry(
+            {"target": list(self.target)}, {"attr": list(self.attr), "app": dict(self.app)}, self.extra
+        )
 
 
 @dataclass(frozen=True)

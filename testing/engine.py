@@ -78,3 +78,21 @@ def write_stack_config(project: Path, stack: str, config: Mapping[str, object]) 
     document = dict(current or {})
     document["config"] = merged
     path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def fake_engine(tmp_path: Path, pulumi_script: str) -> dict[str, str]:
+    """An environment whose PATH has a fake `pulumi` (a shell script body) and a `python3` whose
+    `toolchain.py ready` passes, with a backend in `tmp_path`: for testing scripts/stack.sh and the
+    Makefile without running the engine."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text(f"#!/bin/sh\n{pulumi_script}\n")
+    real = shutil.which("python3") or sys.executable
+    (bin_dir / "python3").write_text(
+        f'#!/bin/sh\n[ "$1 $2" = "scripts/toolchain.py ready" ] && exit 0\nexec {real} "$@"\n'
+    )
+    for tool in ("pulumi", "python3"):
+        (bin_dir / tool).chmod(0o755)
+    env = dict(os.environ) | {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env["PULUMI_BACKEND_URL"] = f"file://{tmp_path}"
+    return env

@@ -239,3 +239,32 @@ def free_port(address: str) -> int:
 def containers(host: HostHandle) -> dict[str, Any]:
     """The emulated docker's container records of one host, by name."""
     return dict(read_json(host.paths.docker, {"containers": {}})["containers"])
+
+
+class Upstream:
+    """A tiny OpenAI-compatible upstream: serves /v1/chat/completions, 404s every other path."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.serving = start_stub(self.answer)
+        self.server = self.serving.server
+
+    def answer(self, request: StubRequest) -> tuple[int, Any]:
+        body = json.loads(request.body or b"{}")
+        self.requests.append({"path": request.path, "headers": request.headers, "body": body})
+        if request.method != "POST" or request.path != "/v1/chat/completions":
+            return 404, {"detail": "Not Found"}
+        return 200, {
+            "id": "chatcmpl-1",
+            "object": "chat.completion",
+            "model": body.get("model"),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}],
+            "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
+        }
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def close(self) -> None:
+        self.serving.stop()

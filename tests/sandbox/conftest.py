@@ -14,7 +14,7 @@ import pytest
 
 from sandbox.host import HostHandle, start_host
 from sandbox.host.state import is_alive
-from testing.host import StandInControl, containers, new_client_key
+from testing.host import StandInControl, Upstream, containers, new_client_key
 
 if TYPE_CHECKING:
     import asyncssh
@@ -48,3 +48,11 @@ def host(
     handle.stop()
     for name, container in containers(handle).items():
         assert not is_alive(container.get("pid"), container.get("start_time")), f"container {name} still runs"
+
+
+@pytest.fixture
+def upstream() -> Iterator[Upstream]:
+    """A stub OpenAI-compatible upstream for the emulated Aperture to route to."""
+    server = Upstream()
+    yield server
+    server.close()

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from sandbox.aperture import DEFAULT_CONFIG, IDENTITY_HEADER, ApertureServer, serve
-from testing.host import StubRequest, start_stub
+from testing.host import Upstream
 
 ADMIN = "admin@example.com"
 ALICE = "alice@example.com"
@@ -55,35 +55,6 @@ def call(
         return status, response_headers, json.loads(raw)
     except ValueError:
         return status, response_headers, raw.decode()
-
-
-class Upstream:
-    """A tiny OpenAI-compatible upstream: serves /v1/chat/completions, 404s every other path."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.serving = start_stub(self.answer)
-        self.server = self.serving.server
-
-    def answer(self, request: StubRequest) -> tuple[int, Any]:
-        body = json.loads(request.body or b"{}")
-        self.requests.append({"path": request.path, "headers": request.headers, "body": body})
-        if request.method != "POST" or request.path != "/v1/chat/completions":
-            return 404, {"detail": "Not Found"}
-        return 200, {
-            "id": "chatcmpl-1",
-            "object": "chat.completion",
-            "model": body.get("model"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": "hi"}}],
-            "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10},
-        }
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    def close(self) -> None:
-        self.serving.stop()
 
 
 def closed_port() -> int:
@@ -155,13 +126,6 @@ class Gateway:
         if not self.audit.exists():
             return []
         return [json.loads(line) for line in self.audit.read_text().splitlines()]
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    server = Upstream()
-    yield server
-    server.close()
 
 
 @pytest.fixture

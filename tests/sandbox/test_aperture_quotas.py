@@ -16,7 +16,8 @@ import pytest
 from sandbox.aperture import ApertureBackend, serve
 from sandbox.aperture.config import validate_config
 from sandbox.aperture.pricing import go_path_match, request_cost
-from tests.sandbox.test_aperture_contract import Upstream, call
+from testing.host import Upstream
+from tests.sandbox.test_aperture_contract import call
 
 ADMIN = "admin@example.com"
 ALICE = "alice@example.com"
@@ -72,13 +73,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def upstream() -> Iterator[Upstream]:
-    running = Upstream()
-    yield running
-    running.close()
 
 
 @pytest.fixture

@@ -12,14 +12,11 @@ import pytest
 from tailnet_policy.policy_file import parse
 from tailnet_policy.reachability import run_tests
 from tests.unit.program_harness import AUTH_KEY, TAILNET_IP, ProgramMocks, run_program
+from tests.unit.test_config import HAPPY
 
 RAW: dict[str, Any] = {
     "environment": "development",
-    "tailnet": {
-        "admins": ["admin@example.com"],
-        "modelUsers": ["group:ai-users"],
-        "groups": {"group:ai-users": ["alice@example.com"]},
-    },
+    "tailnet": copy.deepcopy(HAPPY["tailnet"]),
     "hosts": [{"name": "spark", "address": "192.168.1.50", "hostKey": "ssh-ed25519 AAAATEST"}],
 }
 PRIVATE_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nTESTKEY\n-----END OPENSSH PRIVATE KEY-----"

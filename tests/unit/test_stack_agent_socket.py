@@ -8,43 +8,29 @@ run goes on without the variable and one line says so; a working agent is left a
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from testing.engine import fake_engine
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def fake_engine(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    """PATH with a `pulumi` that records the SSH_AUTH_SOCK it sees, and a `python3` whose
-    `toolchain.py ready` passes; returns the environment and the record file."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
+def recording_engine(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """A fake engine whose `pulumi` records the SSH_AUTH_SOCK it sees; the environment and the record."""
     record = tmp_path / "pulumi-env"
-    (bin_dir / "pulumi").write_text(
-        f'#!/bin/sh\necho "$1 SSH_AUTH_SOCK=${{SSH_AUTH_SOCK-unset}}" >> {record}\n'
-    )
-    real = shutil.which("python3") or sys.executable
-    (bin_dir / "python3").write_text(
-        f'#!/bin/sh\n[ "$1 $2" = "scripts/toolchain.py ready" ] && exit 0\nexec {real} "$@"\n'
-    )
-    for tool in ("pulumi", "python3"):
-        (bin_dir / tool).chmod(0o755)
-    env = dict(os.environ) | {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env["PULUMI_BACKEND_URL"] = f"file://{tmp_path}"
+    env = fake_engine(tmp_path, f'echo "$1 SSH_AUTH_SOCK=${{SSH_AUTH_SOCK-unset}}" >> {record}')
     env.pop("SSH_AUTH_SOCK", None)
     return env, record
 
 
 def stack_sh(tmp_path: Path, agent_socket: str | None, action: str = "preview") -> tuple[str, list[str]]:
     """Run `scripts/stack.sh <action> sandbox`; returns its stdout and what each pulumi call saw."""
-    env, record = fake_engine(tmp_path)
+    env, record = recording_engine(tmp_path)
     if agent_socket is not None:
         env["SSH_AUTH_SOCK"] = agent_socket
     result = subprocess.run(

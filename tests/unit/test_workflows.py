@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from testing.engine import fake_engine
+
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
 BIN = Path(sys.executable).parent
@@ -247,23 +249,6 @@ def test_stack_sh_refuses_an_unknown_option() -> None:
     assert "unknown option '--yes'" in result.stderr
 
 
-def _fake_engine(tmp_path: Path) -> dict[str, str]:
-    """PATH with a `pulumi` that records its arguments and a `python3` whose `toolchain.py ready` passes."""
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    record = tmp_path / "pulumi-args"
-    (bin_dir / "pulumi").write_text(f'#!/bin/sh\necho "$*" >> {record}\n')
-    real = shutil.which("python3") or sys.executable
-    (bin_dir / "python3").write_text(
-        f'#!/bin/sh\n[ "$1 $2" = "scripts/toolchain.py ready" ] && exit 0\nexec {real} "$@"\n'
-    )
-    for tool in ("pulumi", "python3"):
-        (bin_dir / tool).chmod(0o755)
-    env = dict(os.environ) | {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"}
-    env["PULUMI_BACKEND_URL"] = f"file://{tmp_path}"
-    return env
-
-
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
@@ -274,7 +259,7 @@ def _fake_engine(tmp_path: Path) -> dict[str, str]:
     ],
 )  # fmt: skip
 def test_stack_sh_hands_refresh_to_pulumi(tmp_path: Path, args: list[str], expected: str) -> None:
-    env = _fake_engine(tmp_path)
+    env = fake_engine(tmp_path, f'echo "$*" >> {tmp_path / "pulumi-args"}')
     result = subprocess.run(["scripts/stack.sh", *args], cwd=ROOT, capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     calls = (tmp_path / "pulumi-args").read_text().splitlines()
