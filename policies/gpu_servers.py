@@ -22,11 +22,9 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from config.fields import DEFAULT_TAILNET_RANGE
 from tailnet_policy.address_set import TAILSCALE_IPV6, AddressSet
 from tailnet_policy.selectors import Selection
-
-DEFAULT_RANGE = "100.64.0.0/10"
-"""Tailscale's default IPv4 range (sovereign-ai:tailnet.addressRange's default)."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +54,7 @@ class GpuServers:
     addresses: AddressSet = field(default_factory=AddressSet)
     """Tailnet IPv4 addresses known from the stack's state."""
 
-    pending: AddressSet = field(default_factory=lambda: AddressSet.parse(DEFAULT_RANGE))
+    pending: AddressSet = field(default_factory=lambda: AddressSet.parse(DEFAULT_TAILNET_RANGE))
     """Where a server whose address is not yet known may get one (empty when all are known)."""
 
     lan: AddressSet = field(default_factory=AddressSet)
