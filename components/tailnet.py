@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_tailscale as tailscale
@@ -38,6 +39,9 @@ class TailnetArgs:
     """On `pulumi destroy`, reset the policy file to Tailscale's default. Right when the file holds only
     what this stack generated (no base policy): destroy then leaves the tailnet as it was before.
     With a base policy the file is left as written, since a reset would drop the user's own rules."""
+
+    host_tags: Mapping[str, list[str]] = field(default_factory=dict)
+    """Tags of the hosts that join with others than `gpu_tag` (a tensor-parallel group's workers)."""
 
 
 def key_description(host_name: str) -> str:
@@ -81,7 +85,7 @@ class Tailnet(pulumi.ComponentResource):
                 ephemeral=False,
                 preauthorized=True,
                 expiry=args.key_expiry_seconds,
-                tags=[args.gpu_tag],
+                tags=list(args.host_tags.get(host.name, [args.gpu_tag])),
                 description=key_description(host.name),
                 recreate_if_invalid="always",
                 opts=pulumi.ResourceOptions(

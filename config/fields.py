@@ -63,7 +63,17 @@ OWNED_FLAGS = {
     "--max-model-len": "hosts[].maxModelLen",
     "--api-key": "the secret sovereign-ai:vllmApiKey (a flag would put it on the command line)",
     "--hf-token": "the secret sovereign-ai:huggingfaceToken (a flag would put it on the command line)",
+    "--tensor-parallel-size": "hosts[].tensorParallel.size (one GPU per DGX Spark, so the size of the group)",
+    "-tp": "hosts[].tensorParallel.size (one GPU per DGX Spark, so the size of the group)",
+    "--distributed-executor-backend": "hosts[].tensorParallel (a group always runs over Ray)",
 }
+
+PIPELINE_PARALLEL_FLAGS = frozenset({"--pipeline-parallel-size", "-pp"})
+"""vLLM flags for pipeline parallelism, which the stack does not support (one GPU per DGX Spark;
+`hosts[].tensorParallel` spreads one model over several Sparks instead)."""
+
+LINK_INTERFACE_RE = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+"""A Linux network interface name: at most 15 characters (IFNAMSIZ - 1), no `/`, `:` or spaces."""
 
 
 class Environment(StrEnum):

@@ -30,10 +30,12 @@ from config.fields import (
     DEFAULT_TAILNET_RANGE,
     GROUP_RE,
     HOSTNAME_RE,
+    LINK_INTERFACE_RE,
     LOGIN_RE,
     MAX_GPU_MEMORY_UTILIZATION,
     NAMESPACE,
     OWNED_FLAGS,
+    PIPELINE_PARALLEL_FLAGS,
     RESOURCE_NAME_RE,
     SHORT_DNS_NAME_RE,
     ConfigModel,
@@ -69,6 +71,9 @@ class TailnetConfig(ConfigModel):
 
     deploy_tag: str | None = None
     """Tag the deploying machines (CI runners) join with, e.g. `tag:deploy`: owned by the admins only, it reaches the GPU servers on tcp:22 and the gateway on tcp:80/443 and gets the Aperture admin role, never the model port (see "CI deploys as a tagged machine"). Without it you deploy as one of `admins`."""
+
+    worker_tag: str = "tag:gpu-worker"
+    """Tag carried by each tensor-parallel worker (`hosts[].tensorParallel.workers`) instead of `gpuTag`: owned by the admins, it is reached on tcp:22 by the admins (and `deployTag`) only, never on the model port, since a worker serves nothing itself; unused without workers."""
 
     address_range: str = DEFAULT_TAILNET_RANGE
     """The tailnet's address range (Tailscale's CGNAT range unless you changed `ipPool`)."""
@@ -117,7 +122,7 @@ class TailnetConfig(ConfigModel):
                     )
         return value
 
-    @field_validator("gpu_tag", "gateway_tag", "deploy_tag")
+    @field_validator("gpu_tag", "gateway_tag", "deploy_tag", "worker_tag")
     @classmethod
     def _tags(cls, value: str | None) -> str | None:
         return None if value is None else check_tag(value)
@@ -148,6 +153,10 @@ class TailnetConfig(ConfigModel):
                 "the only source that reaches the model port, so give it a tag of its own"
             )
         self._check_deploy_tag()
+        if "worker_tag" in self.model_fields_set:
+            problem = self.worker_tag_problem()
+            if problem is not None:
+                raise ValueError(problem)
         if self.gateway_address is not None:
             try:
                 address = ipaddress.ip_address(self.gateway_address)
@@ -184,6 +193,73 @@ class TailnetConfig(ConfigModel):
                     f"tailnet.deployTag and tailnet.{key} are both {tag}: the deploying machines need "
                     f"SSH and the gateway only, and {role}; give them a tag of their own, e.g. tag:deploy"
                 )
+
+    def worker_tag_problem(self) -> str | None:
+        """Why `workerTag` cannot be the tensor-parallel workers' tag, or None: it is a role of its own.
+
+        Checked when `workerTag` is set, and by `StackConfig` when the hosts have workers (so that
+        the default tag cannot collide unnoticed while a stack without workers validates as before).
+        """
+        for key, tag, role in (
+            (
+                "gpuTag",
+                self.gpu_tag,
+                "the GPU servers' tag would let the gateway reach them on the model port",
+            ),
+            ("gatewayTag", self.gateway_tag, "the gateway's tag would let them reach every model port"),
+            ("deployTag", self.deploy_tag, "the deploy tag would give them SSH to every GPU server"),
+        ):
+            if tag is not None and self.worker_tag == tag:
+                return (
+                    f"tailnet.workerTag and tailnet.{key} are both {tag}: tensor-parallel workers serve "
+                    f"nothing and are reached on SSH only, and {role}; give them a tag of their own, "
+                    "e.g. tag:gpu-worker"
+                )
+        return None
+
+
+class TensorParallelConfig(ConfigModel):
+    """One model served by several DGX Sparks with tensor parallelism over Ray: set on the head host, which runs the Ray head and `vllm serve`; the workers run Ray workers joined over the QSFP link."""
+
+    size: Annotated[int, Field(ge=2)]
+    """GPUs the model is split over (vLLM `--tensor-parallel-size`): each DGX Spark has one GPU, so 1 (the head) + the number of `workers`."""
+
+    workers: Annotated[list[str], Field(min_length=1)]
+    """Names of the other hosts of the group (entries of `hosts`, in the order they join); a worker serves nothing itself: it takes no serving keys (`model`, `port`, `vllmArgs`, ...), runs the head's `image` and joins the tailnet with `tailnet.workerTag`."""
+
+    link_interface: str
+    """The Linux interface of the QSFP link between the Sparks (what `ibdev2netdev` shows as `(Up)`, e.g. `enp1s0f1np1`): Ray and NCCL talk over it, not over the tailnet."""
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> Any:
+        if isinstance(value, int) and not isinstance(value, bool) and value < 2:
+            raise ValueError(
+                f"{value} is not a tensor-parallel size: a group spans at least 2 DGX Sparks (one GPU "
+                "each); list the other Sparks under workers and set size to 1 + their number, or remove "
+                "tensorParallel to serve the model on this host alone"
+            )
+        return value
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> Any:
+        if isinstance(value, list) and not value:
+            raise ValueError(
+                "names no worker: list the other hosts of the group by name, e.g. [spark-2], or remove "
+                "tensorParallel to serve the model on this host alone"
+            )
+        return value
+
+    @field_validator("link_interface")
+    @classmethod
+    def _link_interface(cls, value: str) -> str:
+        if value in (".", "..") or not LINK_INTERFACE_RE.match(value):
+            raise ValueError(
+                f"{value!r} is not a Linux interface name (1-15 letters, digits, '_', '.' or '-'): use "
+                "the QSFP interface `ibdev2netdev` shows as (Up), e.g. enp1s0f1np1"
+            )
+        return value
 
 
 RSA_HOST_KEY_TYPES = frozenset({"ssh-rsa", "ssh-rsa-cert-v01@openssh.com"})
@@ -243,6 +319,9 @@ class HostConfig(ConfigModel):
 
     rolling_update: bool = True
     """With other hosts serving the same model id: a change that restarts vLLM takes this host out of the gateway's routing, replaces its container, waits for readiness and puts it back before the next host starts (see "More than one Spark"); `false` replaces it at once, as a host alone is."""
+
+    tensor_parallel: TensorParallelConfig | None = None
+    """Serve this host's model over several DGX Sparks with tensor parallelism (Ray): this host is the head, `workers` the other hosts of the group (`sovereign-ai:hosts[].tensorParallel` below). Default: this host alone."""
 
     @field_validator("name")
     @classmethod
@@ -315,6 +394,11 @@ class HostConfig(ConfigModel):
             flag = arg.split("=", 1)[0]
             if flag in OWNED_FLAGS:
                 raise ValueError(f"{flag} is set by the program: use {OWNED_FLAGS[flag]} instead")
+            if flag in PIPELINE_PARALLEL_FLAGS:
+                raise ValueError(
+                    f"{flag}: pipeline parallelism is not supported (each DGX Spark has one GPU); to "
+                    "spread a model over several Sparks use hosts[].tensorParallel and remove this flag"
+                )
             if flag == "--enforce-eager":
                 raise ValueError(
                     "--enforce-eager roughly halves decode speed on GB10: remove it unless you are debugging"
@@ -420,9 +504,23 @@ class StackConfig(ConfigModel):
                 'gatewayApiKey is empty (Aperture: "No API key configured"): remove it to use the '
                 f"placeholder {API_KEY_PLACEHOLDER!r}, or set the key vLLM expects"
             )
+        self._check_tensor_parallel()
         self._check_grants()
         self._check_fleet()
         return self
+
+    def _check_tensor_parallel(self) -> None:
+        """Tensor-parallel groups (`config.fleet.tensor_parallel_problems`), and, when there are
+        workers, a worker tag of their own (the default one too)."""
+        from config.fleet import tensor_parallel_problems, worker_names
+
+        problems = tensor_parallel_problems(self.hosts)
+        if worker_names(self.hosts):
+            tag_problem = self.tailnet.worker_tag_problem()
+            if tag_problem is not None:
+                problems.append(tag_problem)
+        if problems:
+            raise ValueError("; ".join(problems))
 
     def _check_grants(self) -> None:
         """`group:` sources Aperture could not match (`config.grant_groups`), then configured grants:
@@ -434,10 +532,21 @@ class StackConfig(ConfigModel):
         grants = self.gateway.grants
         if grants is None:
             return
-        providers = {h.name for h in self.hosts}
+        from config.fleet import serving_hosts, tensor_parallel_groups
+
+        providers = {h.name for h in serving_hosts(self.hosts)}
+        heads = {w.name: g.head.name for g in tensor_parallel_groups(self.hosts) for w in g.workers}
         for index, grant in enumerate(grants):
             if grant.models and grant.models != "**":
                 provider = grant.models.split("/", 1)[0]
+                if provider in heads:
+                    model = grant.models.split("/", 1)[1] if "/" in grant.models else "**"
+                    raise ValueError(
+                        f"gateway.grants[{index}].models {grant.models!r} references provider "
+                        f"{provider!r}, which is a tensor-parallel worker of {heads[provider]!r} and "
+                        "serves nothing itself: the group's model is served by its head's provider; "
+                        f"use '{heads[provider]}/{model}'"
+                    )
                 if "*" not in provider and provider not in providers:
                     raise ValueError(
                         f"gateway.grants[{index}].models {grant.models!r} references provider "

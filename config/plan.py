@@ -16,7 +16,10 @@ grants, node attribute and tests. Access granted, nothing more (docs/architectur
 - the gateway -> GPU servers on each model port;
 - admins -> GPU servers on tcp:22;
 - the deploy tag (`tailnet.deployTag`, owned by the admins) -> GPU servers on tcp:22 and the gateway
-  on tcp:80 and tcp:443, with the Aperture admin role and no model.
+  on tcp:80 and tcp:443, with the Aperture admin role and no model;
+- with tensor-parallel workers (`hosts[].tensorParallel.workers`, tagged `tailnet.workerTag`, owned
+  by the admins): admins, and the deploy tag, -> workers on tcp:22, and nothing else (a worker serves
+  nothing; its group's head is the Aperture provider). Without workers none of this is generated.
 The generated `tests` pin the invariant; Tailscale runs them on every save, so a later hand edit
 that opens a bypass is refused by Tailscale itself. `policy_for` runs them too, before deploying,
 and refuses a base policy that already breaks them, naming the rule that does.
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
+from config.fleet import serving_hosts, worker_names
 from config.gateway import ApertureGrant, Budget
 from config.grant_groups import expand_groups, group_sources
 from config.model import StackConfig
@@ -81,10 +85,15 @@ class PolicyPlan:
     budget: Budget | None = None
     """`gateway.quotas`: the budget of every Aperture grant that gives models and has none of its own."""
 
+    worker_tag: str | None = None
+    """`tailnet.workerTag` when the hosts have tensor-parallel workers (each joins the tailnet with it),
+    else None: the tag reaches nothing and is reached on tcp:22 only, by the admins and the deploy tag."""
+
     @classmethod
     def from_config(cls, config: StackConfig) -> PolicyPlan:
         tailnet = config.tailnet
         gateway = tailnet.gateway_tag or GATEWAY_ALIAS
+        serving = serving_hosts(config.hosts)
         return cls(
             gpu_tag=tailnet.gpu_tag,
             gateway=gateway,
@@ -92,11 +101,12 @@ class PolicyPlan:
             admins=tuple(tailnet.admins),
             model_users=tuple(tailnet.model_users),
             groups=MappingProxyType({k: tuple(v) for k, v in tailnet.groups.items()}),
-            model_ports=tuple(sorted({h.port for h in config.hosts})),
+            model_ports=tuple(sorted({h.port for h in serving})),
             aperture_grants=tuple(_aperture_grants(config)),
             visible_groups=config.gateway.visible_groups,
             deploy_tag=tailnet.deploy_tag,
             budget=config.gateway.quotas,
+            worker_tag=tailnet.worker_tag if worker_names(config.hosts) else None,
         )
 
     def logins(self, entries: Iterable[str], groups: Mapping[str, tuple[str, ...]]) -> list[str]:
@@ -120,6 +130,7 @@ class PolicyPlan:
             Grant(src=(self.gateway,), dst=(self.gpu_tag,), ip=ports),
             Grant(src=self.admins, dst=(self.gpu_tag,), ip=(f"tcp:{SSH_PORT}",)),
             *self.deploy_grants(),
+            *self.worker_grants(),
         ]
 
     def deploy_grants(self) -> list[Grant]:
@@ -131,24 +142,43 @@ class PolicyPlan:
             Grant(src=(self.deploy_tag,), dst=(self.gateway,), ip=tuple(f"tcp:{p}" for p in GATEWAY_PORTS)),
         ]
 
+    def worker_grants(self) -> list[Grant]:
+        """Admins, and the deploy tag, -> the tensor-parallel workers on tcp:22 (none without workers):
+        never a model port, since a worker serves nothing."""
+        if self.worker_tag is None:
+            return []
+        ssh = (f"tcp:{SSH_PORT}",)
+        grants = [Grant(src=self.admins, dst=(self.worker_tag,), ip=ssh)]
+        if self.deploy_tag is not None:
+            grants.append(Grant(src=(self.deploy_tag,), dst=(self.worker_tag,), ip=ssh))
+        return grants
+
     def tests(self, groups: Mapping[str, tuple[str, ...]]) -> list[PolicyTest]:
         """accept gateway -> model ports; each model user: deny model ports, accept the gateway;
         each admin: accept SSH; each model user who is not an admin: deny SSH; the deploy tag:
-        accept SSH and the gateway, deny model ports."""
+        accept SSH and the gateway, deny model ports. With tensor-parallel workers, the same
+        questions about the worker tag: the gateway and every model user are denied its model ports,
+        admins and the deploy tag accept its SSH, model users who are not admins are denied it."""
         gpu = [f"{self.gpu_tag}:{p}" for p in self.model_ports]
-        tests = [PolicyTest(src=self.gateway_identity, accept=tuple(gpu))]
+        worker = [] if self.worker_tag is None else [f"{self.worker_tag}:{p}" for p in self.model_ports]
+        worker_ssh = [] if self.worker_tag is None else [f"{self.worker_tag}:{SSH_PORT}"]
+        tests = [PolicyTest(src=self.gateway_identity, accept=tuple(gpu), deny=tuple(worker))]
         admins = self.logins(self.admins, groups)
         for user in self.logins(self.model_users, groups):
-            deny = list(gpu)
+            deny = [*gpu, *worker]
             if user not in admins:
-                deny.append(f"{self.gpu_tag}:{SSH_PORT}")
+                deny += [f"{self.gpu_tag}:{SSH_PORT}", *worker_ssh]
             accept = tuple(f"{self.gateway}:{p}" for p in GATEWAY_PORTS)
             tests.append(PolicyTest(src=user, accept=accept, deny=tuple(deny)))
         for admin in admins:
-            tests.append(PolicyTest(src=admin, accept=(f"{self.gpu_tag}:{SSH_PORT}",)))
+            tests.append(PolicyTest(src=admin, accept=(f"{self.gpu_tag}:{SSH_PORT}", *worker_ssh)))
         if self.deploy_tag is not None:
-            accept = (f"{self.gpu_tag}:{SSH_PORT}", *(f"{self.gateway}:{p}" for p in GATEWAY_PORTS))
-            tests.append(PolicyTest(src=self.deploy_tag, accept=accept, deny=tuple(gpu)))
+            accept = (
+                f"{self.gpu_tag}:{SSH_PORT}",
+                *(f"{self.gateway}:{p}" for p in GATEWAY_PORTS),
+                *worker_ssh,
+            )
+            tests.append(PolicyTest(src=self.deploy_tag, accept=accept, deny=(*gpu, *worker)))
         return tests
 
     def buckets(self) -> list[Bucket | None]:
@@ -204,7 +234,8 @@ def _configured_grants(config: StackConfig) -> list[ApertureGrant]:
     """The configured Aperture grants, or the safe default: admins admin, users their models."""
     if config.gateway.grants is not None:
         return list(config.gateway.grants)
-    models = "**" if len(config.hosts) > 1 else f"{config.hosts[0].name}/**"
+    serving = serving_hosts(config.hosts)
+    models = "**" if len(serving) > 1 else f"{serving[0].name}/**"
     admins, users = config.tailnet.admins, config.tailnet.model_users
     return [
         ApertureGrant(src=list(admins), role="admin", models="**"),
@@ -228,6 +259,8 @@ def policy_for(
         owners[plan.gateway] = plan.admins
     if plan.deploy_tag is not None:
         owners[plan.deploy_tag] = plan.admins
+    if plan.worker_tag is not None:
+        owners[plan.worker_tag] = plan.admins
     tag_owners = _merge_map(base.tag_owners, owners, base_name, "sovereign-ai:tailnet.admins", "tagOwners")
     hosts: Mapping[str, str] = base.hosts
     if plan.gateway_address is not None:

@@ -16,7 +16,7 @@ if _ROOT not in sys.path:
 
 from pulumi_policy import EnforcementLevel, PolicyPack  # noqa: E402
 
-from policies import commands, deploy, enforcement, gateway, keys, lockout, stack, tailnet  # noqa: E402
+from policies import commands, deploy, enforcement, fleet, gateway, keys, lockout, stack, tailnet  # noqa: E402
 
 enforcement.install()
 
@@ -26,6 +26,7 @@ PolicyPack(
     policies=[
         *tailnet.POLICIES,
         *deploy.POLICIES,
+        *fleet.POLICIES,
         *gateway.POLICIES,
         *lockout.POLICIES,
         *keys.POLICIES,

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pulumi_policy import ResourceValidationPolicy
 
 from config.fields import check_private_url
+from config.fleet import serving_hosts
 from config.plan import PolicyPlan
 from policies.common import (
     APERTURE_CAP,
@@ -138,7 +139,7 @@ def aperture_no_wildcard_admin_validator(gateway: ResourceCheck) -> None:
 def aperture_no_wildcard_models_validator(gateway: ResourceCheck) -> None:
     """In production, reports each grant that gives every model (`**`) to everyone (`*`)."""
     config = gateway.context.config
-    example = f"{config.hosts[0].name}/**" if config else "spark/**"
+    example = f"{serving_hosts(config.hosts)[0].name}/**" if config else "spark/**"
     grants: Any = gateway.props.get("grants")
 
     def to_everyone(index: int) -> int | None:

@@ -120,10 +120,13 @@ def gpu_addresses(resources: Iterable[PolicyResource]) -> list[str]:
 
 
 def _gpu_tags(stack: StackCheck) -> set[str]:
-    """The GPU tag and every tag an auth key of the stack gives."""
+    """The GPU tag, the tensor-parallel workers' tag when there are workers, and every tag an auth
+    key of the stack gives."""
+    plan = stack.context.plan
     keys = stack.of_type(TAILNET_KEY)
     found = stack.tracker.collect(keys, lambda key: strings(key.props.get("tags")))
-    return {stack.context.plan.gpu_tag, *(tag for tags in found for tag in tags)}
+    own = {plan.gpu_tag} if plan.worker_tag is None else {plan.gpu_tag, plan.worker_tag}
+    return {*own, *(tag for tags in found for tag in tags)}
 
 
 def _policies(stack: StackCheck) -> list[tuple[PolicyResource, PolicyFile]]:
@@ -186,6 +189,8 @@ def tailnet_gpu_address_rules_validator(stack: StackCheck) -> None:
     context = stack.context
     policies = _policies(stack)
     tags = _gpu_tags(stack)
+    # Every host, tensor-parallel workers included: a worker is a machine to protect as a GPU server
+    # (its address counts as one, and the range stays pending until every host has joined).
     configured = context.config.hosts if context.config is not None else []
     plan = context.plan
     servers = GpuServers.for_stack(

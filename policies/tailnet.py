@@ -61,8 +61,12 @@ def _analyse(
     gateway_address: str | None,
     address_range: str,
     deploy_tag: str | None = None,
+    worker_tag: str | None = None,
 ) -> Analysis:
-    servers = GpuServers(gpu_tag, frozenset({gpu_tag}), pending=AddressSet.parse(address_range))
+    # Tensor-parallel workers are judged as GPU servers too (SSH admins only, no wide source, ...);
+    # `tailnet-worker-ssh-only` (policies/fleet.py) adds that nothing else reaches them.
+    tags = frozenset({gpu_tag} if worker_tag is None else {gpu_tag, worker_tag})
+    servers = GpuServers(gpu_tag, tags, pending=AddressSet.parse(address_range))
     try:
         policy = parse(text)
         found = tuple(
@@ -91,6 +95,7 @@ def analysis(acl: ResourceCheck) -> Analysis | None:
         plan.gateway_address,
         str(acl.context.network),
         plan.deploy_tag,
+        plan.worker_tag,
     )
 
 

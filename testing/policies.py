@@ -188,9 +188,9 @@ def not_applicable_reason(policy: Policy, args: ResourceValidationArgs | StackVa
 
 def rule_modules() -> list[Any]:
     """The rule modules `policies/__main__.py` builds the pack from, in its order."""
-    from policies import commands, deploy, gateway, keys, lockout, stack, tailnet
+    from policies import commands, deploy, fleet, gateway, keys, lockout, stack, tailnet
 
-    return [tailnet, deploy, gateway, lockout, keys, commands, stack]
+    return [tailnet, deploy, fleet, gateway, lockout, keys, commands, stack]
 
 
 def all_policies() -> list[Policy]:

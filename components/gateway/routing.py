@@ -88,7 +88,7 @@ def drained(text: str, provider_id: str, model_id: str) -> str:
         raise RoutingError(
             f"draining {provider_id}: no other provider in the gateway serves {models}, so taking "
             f"{provider_id} out of its routing would leave the model with no provider; bring the rest "
-            "of its group back first (`make up REFRESH=1` repairs a host an earlier run left out), or "
+            "of its group back first (`make up` finishes a roll an earlier run left half done), or "
             f"set rollingUpdate: false on {provider_id} to replace it at once",
             None,
             [],

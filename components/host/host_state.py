@@ -40,10 +40,10 @@ class HostStateArgs(TypedDict):
     """`host`, `port`, `user`, `private_key` (secret), `host_key` (optional pin)."""
 
     container: str
-    """The vLLM container's name on the host."""
+    """The vLLM container's name on the host (a tensor-parallel member's: its Ray node's)."""
 
     model_id: str
-    """The model id the container must serve."""
+    """The model id the container must serve; `""` for a Ray node, whose command names none."""
 
     join_id: pulumi.Input[str]
     """The id of the join step: a new join may bring a new address, so it replaces this resource."""

@@ -6,22 +6,18 @@ import hashlib
 import json
 import shlex
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import pulumi
-from pulumi_command import remote
 
 from components.gateway.gateway import provider_entry
 from components.gateway.routing import ProviderRouting
-from components.host.host_state import HostState, HostStateArgs
+from components.host.host_steps import HF_CACHE, HostSteps, env_file_lines
+from components.host.host_steps import reachable_bind as _reachable_bind
+from components.host.host_steps import secret as _secret
 from components.host.remote_script import script
 from components.host.rollout import Rollout
 from config.model import HostConfig
-
-HF_CACHE = "/var/lib/sovereign-ai/huggingface"
-"""Host directory mounted as the container's Hugging Face cache, so weights survive restarts."""
-
-SECRET_STREAMS = ["stdout", "stderr"]
 
 DRAIN_TIMEOUT_SECONDS = 300
 """How long a rolling update waits for the requests in flight on a drained host (docs/architecture.md §11)."""
@@ -41,16 +37,6 @@ def vllm_command(host: HostConfig, bind_address: str) -> list[str]:
         *host.vllm_args,
     ]  # fmt: skip
     return words
-
-
-def env_file_lines(hf_token: str | None, vllm_api_key: str | None) -> str:
-    """The container's env file body (sent on stdin, written 0600 on the host)."""
-    lines = []
-    if hf_token:
-        lines.append(f"HF_TOKEN={hf_token}")
-    if vllm_api_key:
-        lines.append(f"VLLM_API_KEY={vllm_api_key}")
-    return "\n".join(lines) + ("\n" if lines else "")
 
 
 @dataclass(frozen=True)
@@ -103,76 +89,13 @@ class InferenceHost(pulumi.ComponentResource):
     ) -> None:
         super().__init__("sovereign-ai:host:InferenceHost", name, None, opts)
         host = args.host
-        connection = remote.ConnectionArgs(
-            host=host.address,
-            port=host.ssh_port,
-            user=host.user,
-            private_key=args.private_key,
-            host_key=host.host_key,
-        )
-
-        def step(
-            step_name: str,
-            create: pulumi.Input[str],
-            after: list[pulumi.Resource],
-            stdin: pulumi.Input[str] | None = None,
-            delete: str | None = None,
-            update: pulumi.Input[str] | None = None,
-            triggers: list[Any] | None = None,
-            ignore_changes: list[str] | None = None,
-            delete_before_replace: bool = False,
-        ) -> remote.Command:
-            return remote.Command(
-                f"{name}-{step_name}",
-                connection=connection,
-                create=create,
-                update=update,
-                delete=delete,
-                stdin=stdin,
-                triggers=triggers,
-                opts=pulumi.ResourceOptions(
-                    parent=self,
-                    depends_on=after,
-                    additional_secret_outputs=SECRET_STREAMS,
-                    ignore_changes=ignore_changes,
-                    delete_before_replace=delete_before_replace,
-                ),
-            )
-
-        preflight = step("preflight", script("preflight.sh"), [])
-        install = step("install-tailscale", script("install_tailscale.sh"), [preflight])
-        join = step(
-            "join",
-            script("join_tailnet.sh", TS_HOSTNAME=host.tailnet_hostname, TS_TAGS=",".join(args.tags)),
-            [install],
-            stdin=args.auth_key,
-            triggers=[host.tailnet_hostname, *args.tags],
-            # The single-use key is spent by the join and then re-minted (recreate_if_invalid);
-            # a new key alone must not re-run the join. A new hostname or tag set does.
-            ignore_changes=["stdin"],
-        )
-        firewall = step("firewall", script("firewall.sh", SSH_PORT=host.ssh_port), [join])
         container_name = f"vllm-{host.name}"
-        # Looks at the host on every refresh (remote.Command cannot): a stopped container, another
-        # model or a new address replaces it, and its new id re-runs the container step below.
-        state = HostState(
-            f"{name}-state",
-            HostStateArgs(
-                connection={
-                    "host": host.address,
-                    "port": host.ssh_port,
-                    "user": host.user,
-                    "private_key": args.private_key,
-                    "host_key": host.host_key,
-                },
-                container=container_name,
-                model_id=host.model_id,
-                join_id=join.id,
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[firewall]),
+        base = HostSteps(
+            self, host, args.private_key, args.auth_key, args.tags, container_name, host.model_id
         )
-        self.tailnet_ip = state.tailnet_ip
-        self.dns_name = state.dns_name
+        step, firewall, state = base.step, base.firewall, base.state
+        self.tailnet_ip = base.tailnet_ip
+        self.dns_name = base.dns_name
         bind = self.tailnet_ip if host.bind_address is None else pulumi.Output.from_input(host.bind_address)
         secrets_stdin = pulumi.Output.all(args.huggingface_token, args.vllm_api_key).apply(
             lambda values: env_file_lines(values[0], values[1])
@@ -300,13 +223,3 @@ def _with_revision(command: pulumi.Output[str], revision: list[Any]) -> pulumi.O
         lambda values: hashlib.sha256(json.dumps(values, default=str).encode()).hexdigest()[:16]
     )
     return pulumi.Output.all(digest, command).apply(lambda v: f"export REVISION={v[0]}\n{v[1]}")
-
-
-def _reachable_bind(bind_address: str | None, tailnet_ip: str) -> str:
-    """Where the readiness check connects: the bind address unless it is a wildcard."""
-    return tailnet_ip if bind_address in (None, "0.0.0.0") else str(bind_address)
-
-
-def _secret(value: pulumi.Output[str]) -> pulumi.Output[str]:
-    """`Output.secret`, typed (its stub infers `Never` for an `Output` argument)."""
-    return cast(pulumi.Output[str], pulumi.Output.secret(cast(Any, value)))

@@ -1,27 +1,46 @@
 #!/usr/bin/env bash
 # Wait for vLLM's /health, then check /v1/models serves MODEL_ID. Progress every poll.
-# Inputs (environment): BASE_URL (http://ip:port), MODEL_ID, CONTAINER, TIMEOUT_SECONDS, POLL_SECONDS.
+# Inputs (environment): BASE_URL (http://ip:port), MODEL_ID, CONTAINER, TIMEOUT_SECONDS, POLL_SECONDS,
+# and PROCESS when vLLM is not the container's own process but runs in it (a tensor-parallel head:
+# `vllm serve` started with `docker exec` in the Ray head's container).
 # Stdin: the vLLM API key or nothing.
-# On failure the container is removed after its last log lines are shown: a container that is
-# crashed or stuck holds GPU memory, and a missing one is what the next refresh sees as drift, so
-# `pulumi up --refresh` (make up REFRESH=1) starts it afresh.
+# On failure the container's last log lines are shown and the container is stopped, not removed: a
+# container that is crashed or stuck holds GPU memory, and a stopped one keeps its settings, so the
+# next `pulumi up`, which runs this check again, starts it again (with PROCESS, only that process is
+# stopped: the step that starts it runs again first).
 set -euo pipefail
 : "${BASE_URL:?}" "${MODEL_ID:?}" "${CONTAINER:?}" "${TIMEOUT_SECONDS:?}"
 poll="${POLL_SECONDS:-10}"
+process="${PROCESS:-}"
 api_key="$(cat || true)"
 started="$(date +%s)"
 give_up() {
   sudo docker logs --tail 50 "$CONTAINER" >&2 || true
-  sudo docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
-  echo "ready: removed $CONTAINER; fix the cause above, then \`pulumi up --refresh\` (make up REFRESH=1) starts it again" >&2
+  if [ -n "$process" ]; then
+    sudo docker exec "$CONTAINER" pkill -f "$process" >/dev/null 2>&1 || true
+    echo "ready: stopped \`$process\` in $CONTAINER; fix the cause above, then \`pulumi up\` starts it again" >&2
+  else
+    sudo docker stop "$CONTAINER" >/dev/null 2>&1 || true
+    echo "ready: stopped $CONTAINER; fix the cause above, then \`pulumi up\` starts it again" >&2
+  fi
   exit 1
 }
+state="$(sudo docker inspect -f '{{.State.Status}}' "$CONTAINER" 2>/dev/null || echo missing)"
+if [ -z "$process" ] && [ "$state" = "exited" ]; then
+  # Stopped by an earlier failed check (or by hand): start it again and check it afresh.
+  echo "ready: container $CONTAINER is stopped; starting it again"
+  sudo docker start "$CONTAINER" >/dev/null
+fi
 while true; do
   elapsed=$(( $(date +%s) - started ))
   state="$(sudo docker inspect -f '{{.State.Status}}' "$CONTAINER" 2>/dev/null || echo missing)"
   # Under --restart unless-stopped a crashed container is "restarting" (or running again), never "exited".
   if [ "$state" = "exited" ] || [ "$state" = "restarting" ] || [ "$state" = "dead" ] || [ "$state" = "missing" ]; then
     echo "ready: container $CONTAINER is $state; last log lines:" >&2
+    give_up
+  fi
+  if [ -n "$process" ] && ! sudo docker exec "$CONTAINER" pgrep -f "$process" >/dev/null 2>&1; then
+    echo "ready: \`$process\` is not running in container $CONTAINER; last log lines:" >&2
     give_up
   fi
   if curl -fsS -m 5 -o /dev/null "$BASE_URL/health"; then

@@ -1,0 +1,144 @@
+"""Two Sparks serving one model over Ray, through the real engine (docs/architecture.md §12).
+
+One sandbox with two emulated hosts, declared as one tensor-parallel group: `spark` the head,
+`spark-2` its worker, joined over the emulated QSFP link `enp1s0f1np1`. Tests run in file order: the
+deploy (Ray head and worker containers, `ray status` seeing both GPUs, `vllm serve` with tensor
+parallel size 2 in the head's container), a completion through the gateway from the head, the
+tailnet's view of the worker (its own tag, SSH only), a model user's completion through
+`scripts/verify.py`, and a production preview that exposes the worker's model port, which the pack
+refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import hujson
+from tailnet_policy.policy_file import parse
+from testing.sandbox_stack import SandboxStack
+
+pytestmark = pytest.mark.engine
+
+ROOT = Path(__file__).resolve().parents[2]
+LINK = "enp1s0f1np1"
+WORKER_TAG = "tag:gpu-worker"
+MODEL_USER = "alice@example.com"
+GROUP = {"size": 2, "workers": ["spark-2"], "linkInterface": LINK}
+SERVING_KEYS = ("model", "maxModelLen", "readinessTimeoutMinutes")
+"""Keys of the sandbox's host entry that only a serving host takes (a worker refuses them)."""
+
+
+def declare_group(stack: SandboxStack, stack_file: str = "Pulumi.sandbox.yaml") -> None:
+    """Both emulated hosts in the stack file: the first the head of the group, the second its worker."""
+    stack.use_hosts()
+    path = stack.project / stack_file
+    document = yaml.safe_load(path.read_text())
+    head, worker = document["config"]["sovereign-ai:hosts"]
+    head["tensorParallel"] = GROUP
+    for key in SERVING_KEYS:
+        worker.pop(key, None)
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxStack]:
+    """Two emulated Sparks as one tensor-parallel group, deployed once by `scripts/stack.sh up sandbox`."""
+    stack = SandboxStack.start(tmp_path_factory.mktemp("tensor-parallel"), hosts=2, vllm_startup_seconds=1.0)
+    try:
+        declare_group(stack)
+        result = stack.stack_sh("up")
+        assert result.returncode == 0, result.stdout + result.stderr
+        yield stack
+    finally:
+        stack.stop()
+
+
+def in_container(stack: SandboxStack, host: int, container: str, command: str) -> subprocess.CompletedProcess[str]:
+    """`sudo docker exec <container> <command>` on an emulated host, over SSH as a person would."""
+    return stack.ssh(f"sudo docker exec {container} {command}", host_index=host)
+
+
+def test_ray_runs_on_both_sparks_and_vllm_serve_on_the_head(group: SandboxStack) -> None:
+    head, worker = group.containers(0), group.containers(1)
+    assert list(head) == ["ray-spark"] and list(worker) == ["ray-spark-2"], (head, worker)
+    assert head["ray-spark"]["options"]["--entrypoint"] == ["/bin/bash"]
+    environment = dict(entry.split("=", 1) for entry in worker["ray-spark-2"]["env"])
+    link = group.endpoints["hosts"]
+    assert environment["NCCL_SOCKET_IFNAME"] == LINK
+    assert environment["RAY_memory_monitor_refresh_ms"] == "0"
+    assert environment["VLLM_HOST_IP"] == link[1]["link"]["address"].split("/")[0]
+    assert environment["MASTER_ADDR"] == link[0]["link"]["address"].split("/")[0]
+    status = in_container(group, 0, "ray-spark", "ray status")
+    assert status.returncode == 0, status.stderr
+    assert "/2.0 GPU" in status.stdout, status.stdout
+    serving = in_container(group, 0, "ray-spark", "pgrep -f 'vllm serve'")
+    assert serving.returncode == 0, "vllm serve is not running in the head's container"
+    assert in_container(group, 1, "ray-spark-2", "pgrep -f 'vllm serve'").returncode == 1
+
+
+def test_a_second_up_changes_nothing(group: SandboxStack) -> None:
+    check = group.pulumi("preview", "--expect-no-changes")
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_the_gateway_has_one_provider_at_the_head_and_answers_a_completion(group: SandboxStack) -> None:
+    providers = hujson.loads(group.aperture_config()[0])["providers"]
+    outputs = group.outputs()
+    assert [pid for pid in providers if pid.startswith("spark")] == ["spark"], providers
+    assert providers["spark"]["baseurl"] == outputs["spark_model_base_url"]
+    assert "spark-2_model_base_url" not in outputs
+    body = {"model": outputs["client_model_ids"][0], "messages": [{"role": "user", "content": "hi there"}]}
+    status, answer = group.gateway("/v1/chat/completions", MODEL_USER, body)
+    assert status == 200, answer
+    assert answer["choices"][0]["message"]["content"] == "echo: hi there"
+
+
+def test_verify_gets_a_completion_through_the_gateway(group: SandboxStack) -> None:
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "verify.py"), "--stack", "sandbox", "--identity", MODEL_USER],
+        cwd=group.project, env=group.env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_worker_joins_with_its_own_tag_and_the_tailnet_reaches_it_on_ssh_only(group: SandboxStack) -> None:
+    devices = group.api("GET", "/api/v2/tailnet/-/devices")["devices"]
+    tags = {device["hostname"]: device.get("tags") for device in devices}
+    assert tags["spark"] == ["tag:gpu"] and tags["spark-2"] == [WORKER_TAG], tags
+    policy = parse(group.policy_text())
+    assert policy.tag_owners[WORKER_TAG] == ("admin@example.com",)
+    to_worker = [grant for grant in policy.grants if WORKER_TAG in grant.dst]
+    assert to_worker and all(grant.ip == ("tcp:22",) for grant in to_worker), to_worker
+    denied = {destination for test in policy.tests for destination in test.deny}
+    assert f"{WORKER_TAG}:8000" in denied, policy.tests
+
+
+def test_a_production_preview_that_exposes_the_worker_model_port_is_refused(group: SandboxStack) -> None:
+    document: dict[str, Any] = yaml.safe_load((group.project / "Pulumi.sandbox.yaml").read_text())
+    document.pop("encryptionsalt", None)  # a new stack gets a salt of its own
+    config = document["config"]
+    config["sovereign-ai:environment"] = "production"
+    config["sovereign-ai:tailnet"]["basePolicy"] = "exposed-worker.hujson"
+    (group.project / "exposed-worker.hujson").write_text(
+        json.dumps(
+            {
+                "tagOwners": {"tag:ci": ["admin@example.com"]},
+                "grants": [{"src": ["tag:ci"], "dst": [WORKER_TAG], "ip": ["tcp:8000"]}],
+            }
+        )
+    )
+    (group.project / "Pulumi.prod-tp.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    result = group.stack_sh("preview", "prod-tp")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "production guardrails: policies/config/production.json" in output
+    assert "spark-2" in output and WORKER_TAG in output and "tcp:8000" in output, output
+    assert "Traceback" not in output
