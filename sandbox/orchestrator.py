@@ -20,9 +20,11 @@ Files under the state directory (default `.sandbox/`, git-ignored):
 
 Hosts: `--hosts K` runs K emulated GB10 hosts (default 1), named `spark`, `spark-2`, ... `spark-K`,
 each with its own SSH port, files and containers, all joining the one emulated tailnet (each gets its
-own address) and writing the one audit log. `--vllm-startup-seconds S` is how long every fake vLLM
-container takes to load its model (its port refuses connections until then, as vLLM's does; default
-0, a real Spark takes 10-15 minutes for a first load, docs/architecture.md §10.4); it can be changed
+own address) and writing the one audit log. Each host also has a link interface (`enp1s0f1np1`, the
+QSFP port between Sparks) at `127.101.<block>.<i>` for host i (`link_address`), listed in
+endpoints.json as `hosts[i].link = {"interface", "address"}`.
+`--vllm-startup-seconds S` is how long every fake vLLM container takes to load its model (its port
+refuses connections until then, as vLLM's does; default 0, a real Spark takes 10-15 minutes for a first load, docs/architecture.md §10.4); it can be changed
 while the sandbox runs through `hosts/<name>/state/settings.json` (`SandboxStack.set_vllm_startup`).
 
 Ports: `--port-base N` uses N (Tailscale API), N+1 (Aperture) and N+2 (the first host's SSH; host i
@@ -74,6 +76,15 @@ FIRST_HOST = "spark"
 def host_names(count: int) -> list[str]:
     """`spark`, `spark-2`, ..., `spark-<count>`."""
     return [FIRST_HOST] + [f"{FIRST_HOST}-{i}" for i in range(2, count + 1)]
+
+
+def link_address(block: int, index: int) -> str:
+    """Host `index`'s link interface address: `127.101.<block>.<index + 1>`.
+
+    `block` is the sandbox's own address block (`sandbox/address_block.py`), so two sandboxes running
+    at once never give two hosts the same link address (the fake Ray binds `<address>:6379` there).
+    """
+    return f"127.101.{block}.{index + 1}"
 
 
 @dataclass(frozen=True)
@@ -149,9 +160,8 @@ def serve(state_dir: Path, options: Options = Options()) -> int:
     tailscale, _ = serve_tailscale(port=port_base, audit_path=paths.audit, faults_file=faults_file)
     # A /24 of the emulated tailnet of its own, so two sandboxes never share a fake vLLM's address;
     # `make sandbox-up` (fixed ports) asks for block 0, whose first address the docs show.
-    tailscale.state.first_address_index(
-        address_block.first_address_index(address_block.claim(0 if port_base else 1))
-    )
+    block = address_block.claim(0 if port_base else 1)
+    tailscale.state.first_address_index(address_block.first_address_index(block))
     aperture, _ = serve_aperture(
         port=port_base + 1 if port_base else 0,
         default_identity=ADMIN_IDENTITY,
@@ -174,6 +184,7 @@ def serve(state_dir: Path, options: Options = Options()) -> int:
             vllm_startup_seconds=options.vllm_startup_seconds,
             port=port_base + 2 + index if port_base else 0,
             faults_file=faults_file,
+            link_address=link_address(block, index),
         )
         for index, name in enumerate(host_names(options.hosts))
     ]
@@ -192,6 +203,7 @@ def serve(state_dir: Path, options: Options = Options()) -> int:
                 "user": "ubuntu",
                 "hostKey": host.host_key,
                 "privateKeyPath": str(paths.key),
+                "link": host.link,
             }
             for host in started
         ],

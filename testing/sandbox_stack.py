@@ -177,9 +177,9 @@ class SandboxStack:
     def set_vllm_startup(self, seconds: float) -> None:
         """How long fake vLLM containers started from now on take to load, on every host."""
         for index in range(len(self.endpoints["hosts"])):
-            (self._host_state(index) / "settings.json").write_text(
-                json.dumps({"vllm_startup_seconds": seconds})
-            )
+            path = self._host_state(index) / "settings.json"
+            settings = json.loads(path.read_text()) if path.exists() else {}
+            path.write_text(json.dumps({**settings, "vllm_startup_seconds": seconds}))
 
     def set_host(self, index: int = 0, **values: Any) -> None:
         """Change keys of host `index` in the project's `Pulumi.sandbox.yaml` (e.g. a timeout)."""

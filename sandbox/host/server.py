@@ -21,6 +21,13 @@ pulumi-command's `stdin` does) reach it exactly once. The environment is built f
 | `SANDBOX_PYTHON`, `PYTHONPATH` | this interpreter and the repository root, for the Python side of the shims |
 | `SANDBOX_TAILSCALE_URL` | the Tailscale API emulator the `tailscale` shim joins through |
 | `SANDBOX_FAULTS` | the sandbox's fault switches (sandbox/faults.py), when `start_host(faults_file=...)` |
+| `SANDBOX_LINK_ADDRESS` | the link interface's address, `127.101.X.Y/24` (the `ip` shim prints it) |
+
+Link interface: each host has one, `enp1s0f1np1` (the QSFP port between two Sparks), with the
+loopback address `start_host(link_address=...)` gives it (default `127.101.<random>.1`; the
+orchestrator gives host i of a sandbox `127.101.<its address block>.<i+1>`, unique per host and per
+running sandbox). It is recorded as `link` (`{"interface", "address"}`) in `state/settings.json` and
+on `HostHandle.link`; the fake Ray binds it (all of 127.0.0.0/8 is loopback).
 
 Paths: the shims never touch the real /etc or /var/lib. `install`, `mkdir` and `rm` are shims that move
 arguments at or below `/etc/sovereign-ai` and `/var/lib/sovereign-ai` under `<root>` (and refuse such
@@ -54,6 +61,7 @@ import contextlib
 import fnmatch
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -68,7 +76,7 @@ import asyncssh
 
 from sandbox import faults
 from sandbox.audit import AuditLog, command_entry
-from sandbox.host.state import HostPaths, stop_all_containers
+from sandbox.host.state import LINK_INTERFACE, HostPaths, stop_all_containers
 
 SHIMS = Path(__file__).resolve().parent / "shims"
 """The directory of executable shims put first on the session's PATH."""
@@ -81,6 +89,9 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 ADDRESS = "127.0.0.1"
 """The only address the SSH server listens on."""
+
+LINK_PREFIX = 24
+"""Prefix length of the link interface's address."""
 
 ACCEPT_ENV = ("LANG", "LC_*", "PULUMI_COMMAND_*", "SOVEREIGN_*")
 """Default `AcceptEnv` patterns: Ubuntu's (`LANG LC_*`), pulumi-command's two variables, the project's prefix."""
@@ -191,6 +202,8 @@ class _Host:
     connections_seen: int = 0
     refuse_remaining: int = 0
     faults_file: Path | None = None
+    link_address: str = ""
+    """The link interface's address (no prefix length)."""
 
     def record_connection(self, conn: asyncssh.SSHServerConnection, refused: bool) -> None:
         """Append `{"peer": "host:port", "refused": bool}` to `state/connections.jsonl` (benchmarks count it)."""
@@ -221,6 +234,8 @@ class _Host:
             env["SANDBOX_TAILSCALE_URL"] = self.tailscale_url
         if self.faults_file is not None:
             env[faults.FAULTS_ENV] = str(self.faults_file)
+        if self.link_address:
+            env["SANDBOX_LINK_ADDRESS"] = f"{self.link_address}/{LINK_PREFIX}"
         return env
 
     async def handle(self, process: asyncssh.SSHServerProcess[bytes]) -> None:
@@ -402,9 +417,15 @@ class HostHandle:
 
         return asyncio.run_coroutine_threadsafe(drop(), self._loop).result(timeout=10)
 
+    @property
+    def link(self) -> dict[str, str]:
+        """The link interface: `{"interface": "enp1s0f1np1", "address": "127.101.X.Y"}`."""
+        return {"interface": LINK_INTERFACE, "address": self._host.link_address}
+
     def set_vllm_startup_seconds(self, seconds: float) -> None:
         """How long containers started from now on keep their port closed (simulated model load)."""
-        self.paths.settings.write_text(json.dumps({"vllm_startup_seconds": seconds}))
+        settings = {"vllm_startup_seconds": seconds, "link": self.link}
+        self.paths.settings.write_text(json.dumps(settings))
 
     def stop(self) -> None:
         """Close the server, end running commands, stop every container process; idempotent."""
@@ -437,6 +458,7 @@ def start_host(
     accept_env: tuple[str, ...] = ACCEPT_ENV,
     passwords: dict[str, str] | None = None,
     faults_file: Path | None = None,
+    link_address: str | None = None,
 ) -> HostHandle:
     """Start an emulated GB10 host on 127.0.0.1 (OS-chosen port) in a background thread.
 
@@ -450,6 +472,7 @@ def start_host(
     :param accept_env: `AcceptEnv` patterns (fnmatch) of the environment variables a client may set.
     :param passwords: user name -> password logins allowed besides the keys (none by default).
     :param faults_file: the sandbox's fault switches (sandbox/faults.py), for this server and the shims.
+    :param link_address: the link interface's loopback address (default `127.101.<random>.1`).
     """
     keys = [asyncssh.import_public_key(line.strip()) for line in authorized_keys if line.strip()]
     if not keys:
@@ -469,7 +492,12 @@ def start_host(
     rsa_public = rsa_key.export_public_key("openssh").decode().split()
     rsa_line = f"{rsa_public[0]} {rsa_public[1]}"
     (paths.directory / "ssh_host_rsa_key.pub").write_text(rsa_line + "\n")
-    paths.settings.write_text(json.dumps({"vllm_startup_seconds": vllm_startup_seconds}))
+    link = link_address or f"127.101.{random.randint(1, 254)}.1"
+    settings = {
+        "vllm_startup_seconds": vllm_startup_seconds,
+        "link": {"interface": LINK_INTERFACE, "address": link},
+    }
+    paths.settings.write_text(json.dumps(settings))
     host = _Host(
         name=name,
         paths=paths,
@@ -479,6 +507,7 @@ def start_host(
         accept_env=tuple(accept_env),
         passwords=dict(passwords or {}),
         faults_file=faults_file,
+        link_address=link,
     )
     authorized = frozenset(key.public_data for key in keys)
     loop = asyncio.new_event_loop()

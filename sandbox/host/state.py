@@ -14,6 +14,7 @@ Layout under `<state_dir>/hosts/<name>/` (`HostPaths`):
 | `state/connections.jsonl` | every SSH connection the server saw: `{"peer", "refused"}`, one JSON line each |
 | `state/settings.json` | sandbox knobs (`vllm_startup_seconds`) the docker shim reads |
 | `state/containers/<name>.log`, `.exit` | a container's output (`docker logs`) and its process' exit code |
+| `state/containers/<name>.d/root/` | the container's own filesystem root (its cwd; `root/root` is HOME, `root/tmp/ray/ray_current_cluster` the Ray address), removed by `docker rm` |
 
 Shims run in other processes than the SSH server, so every read-modify-write of a JSON file takes an
 exclusive `flock` on a sibling `.lock` file (`locked_json`). Files holding container environments are
@@ -35,6 +36,14 @@ from typing import Any
 
 REMAPPED_PREFIXES = ("/etc/sovereign-ai", "/var/lib/sovereign-ai")
 """Absolute host paths the `install`, `mkdir`, `rm` and `docker` shims redirect under `SANDBOX_ROOT`."""
+
+CONTAINER_ID_ENV = "SANDBOX_CONTAINER_ID"
+"""SANDBOX ONLY: set in every container process' environment; `/proc/<pid>/environ` carrying it marks
+the process as one of that container's (how `pkill`/`pgrep` in a container and `docker stop` find them,
+the way a PID namespace would scope them)."""
+
+LINK_INTERFACE = "enp1s0f1np1"
+"""The QSFP link interface between two Sparks (NVIDIA's dgx-spark-playbooks name); see `ip` (tools/ip.py)."""
 
 RESTARTING_POLICIES = ("always", "unless-stopped")
 """Restart policies under which Docker relaunches an exited container (so it shows `restarting`)."""
@@ -106,6 +115,14 @@ class HostPaths:
     def logs(self) -> Path:
         """Container logs and exit files."""
         return self.state / "containers"
+
+    def container_dir(self, name: str) -> Path:
+        """SANDBOX ONLY: a container's private directory (`root/` is its filesystem root)."""
+        return self.logs / f"{name}.d"
+
+    def container_root(self, name: str) -> Path:
+        """A container's filesystem root: its working directory; `/root` and `/tmp` live below it."""
+        return self.container_dir(name) / "root"
 
     def create(self, users: tuple[str, ...] = ()) -> None:
         """Make the directory tree (idempotent), with a home for each SSH user."""
@@ -230,6 +247,37 @@ def stop_process(pid: int | None, start_time: int | None, timeout: float = 5.0) 
             time.sleep(0.05)
 
 
+def container_processes(container_id: str, exclude: tuple[int, ...] = ()) -> list[int]:
+    """Pids of every live process whose environment carries `SANDBOX_CONTAINER_ID=<container_id>`."""
+    marker = f"{CONTAINER_ID_ENV}={container_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) in exclude:
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ.split(b"\0") and process_start_time(int(entry.name)) is not None:
+            found.append(int(entry.name))
+    return sorted(found)
+
+
+def kill_container_processes(container_id: str | None, exclude: tuple[int, ...] = ()) -> None:
+    """SIGKILL whatever still runs in a container (exec'd processes), as tearing down its PID namespace does."""
+    if not container_id:
+        return
+    for pid in container_processes(container_id, exclude):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def stop_container(container: dict[str, Any]) -> None:
+    """`docker stop`'s effect on processes: SIGTERM then SIGKILL the main process, then kill the rest."""
+    stop_process(container.get("pid"), container.get("start_time"))
+    kill_container_processes(container.get("id"))
+
+
 def stop_all_containers(paths: HostPaths) -> list[str]:
     """Stop every running container process of the host (records kept, marked exited); their names."""
     stopped = []
@@ -239,6 +287,7 @@ def stop_all_containers(paths: HostPaths) -> list[str]:
                 stop_process(container["pid"], container.get("start_time"))
                 container.update(status="exited", exit_code=143)
                 stopped.append(name)
+            kill_container_processes(container.get("id"))
     return stopped
 
 

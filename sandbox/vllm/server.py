@@ -32,6 +32,23 @@ a model or a GPU, on the sandbox's HTTP scaffold (sandbox/http.py):
   there on the way out, so the emulated `docker inspect` can report `State.ExitCode`.
 - **Crash (sandbox only).** `--exit-after-seconds S` makes the process log an engine error and exit
   with status 1, S seconds after it starts (the `docker.vllm` fault switch, sandbox/faults.py).
+- **Tensor parallel.** `--tensor-parallel-size N` (`-tp`) times `--pipeline-parallel-size` (`-pp`) is
+  the world size; above 1 it needs that many GPUs before the model loads, checked the way vLLM does:
+  - no `--distributed-executor-backend` (or `mp`) and more than the container's GPUs
+    (`SANDBOX_CONTAINER_GPUS`, 1 outside a container): vLLM's config validation error `World size (N)
+    is larger than the number of available GPUs (G) in this node. ...` (vllm/config/parallel.py);
+  - `--distributed-executor-backend ray` in a container where `pip install ray` never ran:
+    `ValueError: Failed to import Ray: No module named 'ray'.Please install Ray with `pip install
+    ray`.` (vllm/v1/executor/ray_utils.py `assert_ray_available`);
+  - `ray`: the cluster is the one `ray start` recorded for the container (`RAY_ADDRESS`, else its
+    `/tmp/ray/ray_current_cluster`; none: a new single-node cluster with the container's GPUs, as
+    `ray.init()` starts). Fewer GPUs than N: the warning `The number of required GPUs exceeds the
+    total number of available GPUs in the placement group.`, then, while it waits for the
+    placement group, the GPUs are counted again; if they never come, `ValueError: Cannot provide a
+    placement group requiring N.0 GPUs (...) within S seconds. ...` and exit 1
+    (`initialize_ray_cluster`, `_wait_until_pg_ready`). S is vLLM's 1800 s in vLLM; SANDBOX ONLY:
+    `SANDBOX_VLLM_PG_WAIT_SECONDS` (default 3) in the sandbox.
+  With enough GPUs it loads and serves as usual (the model is not really split).
 - Not emulated: `/v1/completions`, `/v1/embeddings`, `/tokenize`, tools, logprobs, sampling, and
   `/health` answering 503 when the engine dies.
 """
@@ -70,6 +87,12 @@ EXIT_FILE_ENV = "SANDBOX_VLLM_EXIT_FILE"
 
 MAX_BODY = 16 * 1024 * 1024
 """Largest request body read (bytes)."""
+
+PG_WAIT_ENV = "SANDBOX_VLLM_PG_WAIT_SECONDS"
+"""SANDBOX ONLY: how long a Ray placement group is waited for (vLLM: `PG_WAIT_TIMEOUT`, 1800 s)."""
+
+DEFAULT_PG_WAIT_SECONDS = 3.0
+"""The sandbox's placement-group wait when `SANDBOX_VLLM_PG_WAIT_SECONDS` is not set."""
 
 
 def count_tokens(text: str) -> int:
@@ -511,6 +534,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--served-model-name", nargs="+", help="names clients route on (first is the id)")
     parser.add_argument("--api-key", help="guard /v1 paths (default: $VLLM_API_KEY)")
     parser.add_argument("--max-model-len", type=int, default=DEFAULT_MAX_MODEL_LEN)
+    parser.add_argument("--tensor-parallel-size", "-tp", type=int, default=1)
+    parser.add_argument("--pipeline-parallel-size", "-pp", type=int, default=1)
+    parser.add_argument("--distributed-executor-backend", choices=["ray", "mp", "uni", "external_launcher"])
     parser.add_argument("--startup-seconds", type=float, default=0.0, help="SANDBOX ONLY: simulated load")
     parser.add_argument("--exit-after-seconds", type=float, help="SANDBOX ONLY: crash (status 1) this soon")
     args, _unknown = parser.parse_known_args(words)
@@ -534,8 +560,82 @@ class _Stop(Exception):
     """Raised in the main thread by the SIGTERM handler."""
 
 
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _gpus_for(args: argparse.Namespace) -> str | None:
+    """None when the world size's GPUs are there (possibly after waiting), else the fatal error line."""
+    world = args.tensor_parallel_size * args.pipeline_parallel_size
+    if world <= 1:
+        return None
+    local = int(os.environ.get("SANDBOX_CONTAINER_GPUS", "1"))
+    backend = args.distributed_executor_backend
+    if backend in (None, "mp", "uni") and world > local:
+        return (
+            "pydantic_core._pydantic_core.ValidationError: 1 validation error for ParallelConfig\n"
+            f"  Value error, World size ({world}) is larger than the number of available GPUs ({local}) in "
+            "this node. If this is intentional and you are using:\n"
+            "- ray, set '--distributed-executor-backend ray'.\n"
+            "- multiprocessing, set '--nnodes' appropriately."
+        )
+    if backend != "ray":
+        return None
+    from pathlib import Path
+
+    from sandbox.host import fake_ray
+    from sandbox.host.tools.pip import installed
+
+    root = os.environ.get("SANDBOX_CONTAINER_ROOT")
+    if root is not None and not installed(Path(root), "ray"):
+        return (
+            "ValueError: Failed to import Ray: No module named 'ray'."
+            "Please install Ray with `pip install ray`."
+        )
+    address = fake_ray.cluster_address()
+    _say(
+        f"INFO Connecting to existing Ray cluster at address: {address}..."
+        if address
+        else "INFO Started a local Ray instance."
+    )
+    wait = float(os.environ.get(PG_WAIT_ENV, DEFAULT_PG_WAIT_SECONDS))
+    started = time.monotonic()
+    warned = False
+    while True:
+        try:
+            total = fake_ray.total_gpus(address, local)
+        except (OSError, ValueError):
+            return "ConnectionError: Could not read 'session_name' from GCS. Did GCS start successfully?"
+        if total >= world:
+            _say(f"INFO Using the existing placement group of {world} GPUs (sandbox: {total} in the cluster)")
+            return None
+        if not warned:
+            _say("INFO No current placement group found. Creating a new placement group.")
+            _say(
+                "WARNING The number of required GPUs exceeds the total number of available GPUs in the "
+                "placement group."
+            )
+            warned = True
+        if time.monotonic() - started >= wait:
+            break
+        time.sleep(0.25)
+    specs = [{"GPU": 1.0} for _ in range(world)]
+    return (
+        f"ValueError: Cannot provide a placement group requiring {float(world)} GPUs "
+        f"(placement_group_specs={specs}) within {wait:g} seconds.\n"
+        "Tensor parallel size may exceed available GPUs in your cluster. Check resources with "
+        "`ray status` and `ray list nodes`.\n"
+        "If running on K8s with limited GPUs, consider reducing --tensor-parallel-size to match "
+        "available GPU resources."
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     root = args.model_tag or args.model_flag or "facebook/opt-125m"
+    refusal = _gpus_for(args)
+    if refusal is not None:
+        _say(f"ERROR EngineCore failed to start.\n{refusal}")
+        return 1
     names = tuple(args.served_model_name or [root])
     api_key = args.api_key or os.environ.get("VLLM_API_KEY") or None
     info = ModelInfo(served_names=names, root=root, max_model_len=args.max_model_len)

@@ -61,7 +61,9 @@ def group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxStack]:
         stack.stop()
 
 
-def in_container(stack: SandboxStack, host: int, container: str, command: str) -> subprocess.CompletedProcess[str]:
+def in_container(
+    stack: SandboxStack, host: int, container: str, command: str
+) -> subprocess.CompletedProcess[str]:
     """`sudo docker exec <container> <command>` on an emulated host, over SSH as a person would."""
     return stack.ssh(f"sudo docker exec {container} {command}", host_index=host)
 
@@ -109,7 +111,9 @@ def test_verify_gets_a_completion_through_the_gateway(group: SandboxStack) -> No
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_the_worker_joins_with_its_own_tag_and_the_tailnet_reaches_it_on_ssh_only(group: SandboxStack) -> None:
+def test_the_worker_joins_with_its_own_tag_and_the_tailnet_reaches_it_on_ssh_only(
+    group: SandboxStack,
+) -> None:
     devices = group.api("GET", "/api/v2/tailnet/-/devices")["devices"]
     tags = {device["hostname"]: device.get("tags") for device in devices}
     assert tags["spark"] == ["tag:gpu"] and tags["spark-2"] == [WORKER_TAG], tags
@@ -140,5 +144,6 @@ def test_a_production_preview_that_exposes_the_worker_model_port_is_refused(grou
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
     assert "production guardrails: policies/config/production.json" in output
+    assert "tailnet-worker-ssh-only" in output, output
     assert "spark-2" in output and WORKER_TAG in output and "tcp:8000" in output, output
     assert "Traceback" not in output

@@ -36,9 +36,15 @@ def test_two_hosts_each_with_its_own_port_key_and_load_time(tmp_path: Path) -> N
         hosts = json.loads((state / "endpoints.json").read_text())["hosts"]
         assert [h["name"] for h in hosts] == ["spark", "spark-2"]
         assert len({h["sshPort"] for h in hosts}) == 2 and len({h["hostKey"] for h in hosts}) == 2
-        for name in ("spark", "spark-2"):
+        links = [h["link"] for h in hosts]
+        assert [link["interface"] for link in links] == ["enp1s0f1np1", "enp1s0f1np1"]
+        first, second = (link["address"].rsplit(".", 1) for link in links)
+        assert (
+            first[0] == second[0] and first[0].startswith("127.101.") and (first[1], second[1]) == ("1", "2")
+        )
+        for name, link in zip(("spark", "spark-2"), links, strict=True):
             settings = json.loads((state / "hosts" / name / "state" / "settings.json").read_text())
-            assert settings == {"vllm_startup_seconds": 4.0}
+            assert settings == {"vllm_startup_seconds": 4.0, "link": link}
     finally:
         stopped = sandbox(state, "down")
     assert stopped.returncode == 0, stopped.stdout + stopped.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from sandbox.host.tools import docker, nvidia_smi, systemctl, tailscale, ufw
+from sandbox.host.tools import docker, ip, nvidia_smi, pip, procps, ray, systemctl, tailscale, ufw, vllm_cli
 
 COMMANDS = {
     "docker": docker.main,
@@ -12,6 +12,13 @@ COMMANDS = {
     "ufw": ufw.main,
     "systemctl": systemctl.main,
     "nvidia-smi": nvidia_smi.main,
+    "ip": ip.main,
+    # Inside containers (sandbox/host/container_shims):
+    "pip": pip.main,
+    "ray": ray.main,
+    "pkill": procps.pkill,
+    "pgrep": procps.pgrep,
+    "vllm": vllm_cli.main,
 }
 
 if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

@@ -1,7 +1,8 @@
 """The emulated `docker` CLI: images and containers recorded in `state/docker.json`.
 
 Subcommands: `info` (`--format '{{json .Runtimes}}'` lists `nvidia`), `version`, `pull`, `run -d`,
-`ps [-a] [-q] [--format]`, `inspect [-f TEMPLATE]`, `logs [--tail N]`, `stop`, `rm [-f]`.
+`ps [-a] [-q] [--format]`, `inspect [-f TEMPLATE]`, `logs [--tail N]`, `start`, `stop`, `rm [-f]`,
+`exec [-d] [-i] [-t] [-e K=V] [-w DIR] NAME CMD ARGS...`.
 
 - `run -d --name N [options] IMAGE ARGS...` records the container. When IMAGE looks like a vLLM image
   (its repository contains `vllm`) the container's process is the fake vLLM (`python -m
@@ -9,6 +10,23 @@ Subcommands: `info` (`--format '{{json .Runtimes}}'` lists `nvidia`), `version`,
   session with its output in `state/containers/N.log`. Its environment is the `--env-file` lines and
   `-e` values, as Docker passes them, so `VLLM_API_KEY` reaches it without touching any argv. Other
   images are recorded as `exited` (0) without a process. Only detached runs are emulated.
+- `run -d ... --entrypoint E IMAGE ARGS...` of a vLLM image runs `E ARGS...` for real "inside" the
+  container (sandbox/host/container.py: its environment, its own filesystem root, the container shims
+  `pip`, `vllm`, `pkill`, `pgrep`, and `ray` once pip installed it), under a small init whose exit
+  code `docker inspect` reports. `--gpus` (any value) gives the container the host's one GB10, no
+  `--gpus` none (`SANDBOX_CONTAINER_GPUS`, read by the fake Ray and vLLM).
+- `start NAME...` relaunches a stopped container's recorded command (fresh pid, new `StartedAt`,
+  fault switches consumed as `run` does) and prints each name; a running one is left alone. A missing
+  one: `Error response from daemon: No such container: N` then `Error: failed to start containers: N`,
+  exit 1 (docker/cli cli/command/container/start.go).
+- `exec` runs a command in a running container (same environment; `-e` added). Without `-d` its
+  stdio and exit code pass through; with `-d` it runs detached, and `docker stop`/`rm -f` end it too.
+  A command not on the container's PATH: `OCI runtime exec failed: exec failed: unable to start
+  container process: exec: "X": executable file not found in $PATH: unknown`, exit 127; a stopped
+  container: `Error response from daemon: container <id> is not running`, exit 1 (moby daemon/exec.go).
+  SANDBOX ONLY: the literal paths `/proc/1/fd/1` and `/proc/1/fd/2` in the exec'd words are replaced
+  by the container's log file, because the emulated container has no PID namespace: in Docker they
+  are PID 1's stdout/stderr, which is what `docker logs` shows.
 - `--env-file` and `-v` host paths below /etc/sovereign-ai or /var/lib/sovereign-ai are read under
   `SANDBOX_ROOT` (see `state.REMAPPED_PREFIXES`); `--network host` is implied: the fake vLLM binds
   the `--host` it is given, `-p` is recorded only.
@@ -16,7 +34,8 @@ Subcommands: `info` (`--format '{{json .Runtimes}}'` lists `nvidia`), `version`,
   (`Error: No such object: N`), `rm -f` of a missing container is 0 with the daemon's message on
   stderr, `rm` of a running container without `-f` is 1.
 - A container whose process exited under `--restart always|unless-stopped` reports `restarting`
-  (Docker would relaunch it; the sandbox does not), else `exited`; see `state.observe`.
+  (Docker would relaunch it; the sandbox does not), else `exited`; see `state.observe`. `stop` of such a
+  container leaves it `exited`, as Docker's stop ends the restart loop.
 - `state/settings.json` `vllm_startup_seconds` is passed to the fake vLLM as `--startup-seconds`.
 - Fault switches (sandbox/faults.py, the file `$SANDBOX_FAULTS`): `docker.pull` makes `pull` fail
   with the switch's `message` (exit 1); `docker.vllm` makes the next vLLM container never listen
@@ -30,6 +49,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
@@ -38,7 +58,15 @@ from pathlib import Path
 from typing import Any
 
 from sandbox import faults
-from sandbox.host.state import HostPaths, locked_json, observe, process_start_time, read_json, stop_process
+from sandbox.host import container as inside
+from sandbox.host.state import (
+    HostPaths,
+    locked_json,
+    observe,
+    process_start_time,
+    read_json,
+    stop_container,
+)
 from sandbox.host.tools import ToolError, run_subcommand
 
 RUNTIMES = {
@@ -194,6 +222,12 @@ def _option(args: Sequence[str], *names: str) -> str | None:
     return None
 
 
+def _last(options: dict[str, list[str]], *names: str) -> str | None:
+    """The last value given for any of `names`, or None."""
+    values = [value for name in names for value in options.get(name, [])]
+    return values[-1] if values else None
+
+
 def pull(args: Sequence[str], paths: HostPaths) -> int:
     """`docker pull IMAGE`: recorded, no download."""
     images = [a for a in args if not a.startswith("-")]
@@ -277,6 +311,8 @@ def run(args: Sequence[str], paths: HostPaths) -> int:
             "log": str(paths.logs / f"{name}.log"),
             "exit_file": str(paths.logs / f"{name}.exit"),
             "vllm": _is_vllm(image),
+            "entrypoint": _last(options, "--entrypoint"),
+            "gpus": inside.gpu_count(options),
         }
         if container["vllm"]:
             container.update(_launch(container, paths))
@@ -288,7 +324,20 @@ def run(args: Sequence[str], paths: HostPaths) -> int:
 
 
 def _launch(container: dict[str, Any], paths: HostPaths) -> dict[str, Any]:
-    """Start the fake vLLM for a container; the record fields describing its process."""
+    """Start a vLLM-image container's process; the record fields describing it.
+
+    With an entrypoint the command runs under the container's init (sandbox/host/container.py);
+    without, the process is the fake vLLM itself.
+    """
+    if container.get("entrypoint"):
+        Path(container["exit_file"]).unlink(missing_ok=True)
+        process = inside.launch_init(container, paths, [container["entrypoint"], *container["args"]])
+        return {
+            "status": "running",
+            "pid": process.pid,
+            "start_time": process_start_time(process.pid),
+            "started_at": _now(),
+        }
     settings = read_json(paths.settings, {})
     startup = float(settings.get("vllm_startup_seconds", 0.0))
     log_path, exit_path = Path(container["log"]), Path(container["exit_file"])
@@ -300,6 +349,7 @@ def _launch(container: dict[str, Any], paths: HostPaths) -> dict[str, Any]:
         "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
         "PYTHONUNBUFFERED": "1",
         "SANDBOX_VLLM_EXIT_FILE": str(exit_path),
+        inside.GPUS_ENV: str(container.get("gpus", 0)),
     }
     for entry in container["env"]:
         key, _, value = entry.partition("=")
@@ -352,8 +402,14 @@ def _inspect_document(container: dict[str, Any]) -> dict[str, Any]:
             "Pid": state.pid,
             "ExitCode": state.exit_code,
             "StartedAt": container.get("started_at", ""),
+            "FinishedAt": container.get("finished_at", "0001-01-01T00:00:00Z"),
         },
-        "Config": {"Image": container["image"], "Cmd": container["args"], "Env": container["env"]},
+        "Config": {
+            "Image": container["image"],
+            "Cmd": container["args"],
+            "Entrypoint": [container["entrypoint"]] if container.get("entrypoint") else None,
+            "Env": container["env"],
+        },
         "HostConfig": {
             "NetworkMode": container.get("network", "bridge"),
             "RestartPolicy": {"Name": container.get("restart", "no")},
@@ -464,20 +520,49 @@ def _named(args: Sequence[str], document: dict[str, Any]) -> Iterator[tuple[str,
 
 
 def stop(args: Sequence[str], paths: HostPaths) -> int:
-    """`docker stop NAME...`: SIGTERM (then SIGKILL) the process; the container stays, `exited`."""
+    """`docker stop NAME...`: SIGTERM (then SIGKILL) the process and anything exec'd; it stays, `exited`.
+
+    A `restarting` container (its process died under a restart policy) ends `exited` too: Docker's
+    stop cancels the restart loop.
+    """
     status = 0
     with locked_json(paths.docker, EMPTY) as document:
         for name, container in _named(args, document):
             if container is None:
                 status = 1
                 continue
-            stop_process(container.get("pid"), container.get("start_time"))
+            before = observe(container)
+            stop_container(container)
             if container.get("status") == "running":
-                container.update(
-                    status="exited", exit_code=observe(container).exit_code or 143, finished_at=_now()
-                )
+                code = before.exit_code if before.status == "restarting" else observe(container).exit_code
+                container.update(status="exited", exit_code=code or 143, finished_at=_now())
             print(name)
     return status
+
+
+def start(args: Sequence[str], paths: HostPaths) -> int:
+    """`docker start NAME...`: relaunch each stopped container's recorded command; print its name.
+
+    Missing containers print the daemon's message each, then `Error: failed to start containers:
+    A, B` (docker/cli cli/command/container/start.go), exit 1. A running container is left alone.
+    """
+    failed = []
+    with locked_json(paths.docker, EMPTY) as document:
+        for name, container in _named(args, document):
+            if container is None:
+                failed.append(name)
+                continue
+            if observe(container).status != "running":
+                stop_container(container)
+                if container.get("vllm"):
+                    container.update(_launch(container, paths))
+                else:
+                    container.update(started_at=_now(), finished_at=_now())
+            print(name)
+    if failed:
+        print(f"Error: failed to start containers: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def rm(args: Sequence[str], paths: HostPaths) -> int:
@@ -497,8 +582,9 @@ def rm(args: Sequence[str], paths: HostPaths) -> int:
                 )
                 status = 1
                 continue
-            stop_process(container.get("pid"), container.get("start_time"))
+            stop_container(container)
             del document["containers"][name]
+            shutil.rmtree(paths.container_dir(name), ignore_errors=True)
             print(name)
     return status
 
@@ -512,6 +598,93 @@ def version(args: Sequence[str], paths: HostPaths) -> int:
     return 0
 
 
+EXEC_VALUE_OPTIONS = {"-e", "--env", "-w", "--workdir", "-u", "--user", "--env-file"}
+"""`docker exec` options that take a value."""
+
+EXEC_FLAGS = {"-d", "--detach", "-i", "--interactive", "-t", "--tty", "--privileged"}
+"""`docker exec` options without a value (single letters may be combined: `-it`, `-di`)."""
+
+PID1_STREAMS = ("/proc/1/fd/1", "/proc/1/fd/2")
+"""PID 1's stdout and stderr in a container; SANDBOX ONLY: replaced by the container's log in exec'd words."""
+
+
+def _exec_words(words: list[str]) -> tuple[dict[str, list[str]], set[str], list[str]]:
+    """Split `docker exec` arguments into options, flags and `NAME CMD ARGS...`."""
+    options: dict[str, list[str]] = {}
+    flags: set[str] = set()
+    i = 0
+    while i < len(words) and words[i].startswith("-") and words[i] != "-":
+        word = words[i]
+        name, eq, inline = word.partition("=")
+        if name in EXEC_VALUE_OPTIONS:
+            if eq:
+                options.setdefault(name, []).append(inline)
+            elif i + 1 < len(words):
+                options.setdefault(name, []).append(words[i + 1])
+                i += 1
+            else:
+                raise DockerError(f"flag needs an argument: {name}", 125)
+        elif word in EXEC_FLAGS:
+            flags.add(word)
+        elif re.fullmatch(r"-[dit]+", word):
+            flags.update(f"-{letter}" for letter in word[1:])
+        else:
+            raise DockerError(f"unknown flag: {name}\nSee 'docker exec --help'.", 125)
+        i += 1
+    return options, flags, words[i:]
+
+
+def exec_(args: Sequence[str], paths: HostPaths) -> int:
+    """`docker exec [-d] [-i] [-t] [-e K=V] [-w DIR] NAME CMD ARGS...` (see the module docstring)."""
+    options, flags, rest = _exec_words(list(args))
+    if len(rest) < 2:
+        raise DockerError('"docker exec" requires at least 2 arguments.', 1)
+    name, command = rest[0], rest[1:]
+    containers = read_json(paths.docker, EMPTY)["containers"]
+    container = containers.get(name) or next(
+        (c for c in containers.values() if len(name) >= 3 and c["id"].startswith(name)), None
+    )
+    if container is None:
+        raise DockerError(f"Error response from daemon: No such container: {name}", 1)
+    if observe(container).status != "running":
+        raise DockerError(f"Error response from daemon: container {container['id']} is not running", 1)
+    env = inside.environment(container, paths)
+    for env_file in options.get("--env-file", []):
+        env |= dict(entry.partition("=")[::2] for entry in _env_file(env_file, paths))
+    for value in options.get("-e", []) + options.get("--env", []):
+        key, eq, text = value.partition("=")
+        env[key] = text if eq else os.environ.get(key, "")
+    log = container["log"]
+    words = [word.replace(PID1_STREAMS[0], log).replace(PID1_STREAMS[1], log) for word in command]
+    executable = words[0] if "/" in words[0] else shutil.which(words[0], path=env["PATH"])
+    if executable is None or not os.access(executable, os.X_OK):
+        print(
+            "OCI runtime exec failed: exec failed: unable to start container process: exec: "
+            f'"{words[0]}": executable file not found in $PATH: unknown',
+            file=sys.stderr,
+        )
+        return 127
+    root = paths.container_root(container["name"])
+    workdir = _last(options, "-w", "--workdir")
+    cwd = inside.in_container(workdir, root) if workdir else root
+    if flags & {"-d", "--detach"}:
+        subprocess.Popen(
+            words,
+            executable=executable,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+            close_fds=True,
+        )
+        return 0
+    stdin = None if flags & {"-i", "--interactive"} else subprocess.DEVNULL
+    code = subprocess.call(words, executable=executable, stdin=stdin, env=env, cwd=cwd)
+    return code if code >= 0 else 128 - code
+
+
 COMMANDS = {
     "info": info,
     "version": version,
@@ -520,8 +693,10 @@ COMMANDS = {
     "ps": ps,
     "inspect": inspect,
     "logs": logs,
+    "start": start,
     "stop": stop,
     "rm": rm,
+    "exec": exec_,
 }
 
 

@@ -2,8 +2,11 @@
 
 Needs `sudo` (`ERROR: You need to be root to run this script`, exit 1). `enable` without `--force`
 asks on stdin as ufw does and aborts unless the answer starts with `y`. Rules are kept as the words
-given (`allow 22/tcp`); a repeated rule prints `Skipping adding existing rule`. `status [verbose]`
-prints them. Not emulated: application profiles, `insert`, numbered deletes, logging levels.
+given (`allow 22/tcp`, `allow in on enp1s0f1np1`); a new rule prints `Rules updated` (+ `(v6)`) while
+the firewall is inactive and `Rule added` (+ `(v6)`) once it is enabled, as ufw's
+backend_iptables.py `set_rule` does; a repeated rule prints `Skipping adding existing rule`.
+`status [verbose]` prints them (`allow in on IFACE` as `Anywhere on IFACE  ALLOW  Anywhere`).
+Not emulated: application profiles, `insert`, numbered deletes, logging levels.
 """
 
 from __future__ import annotations
@@ -61,7 +64,8 @@ def main(argv: Sequence[str]) -> int:
                 print("Skipping adding existing rule\nSkipping adding existing rule (v6)")
             else:
                 state["rules"].append(rule)
-                print("Rules updated\nRules updated (v6)")
+                done = "Rule added" if state["enabled"] else "Rules updated"
+                print(f"{done}\n{done} (v6)")
         elif command == "delete" and rest:
             rule = " ".join(rest)
             if rule in state["rules"]:
@@ -103,5 +107,7 @@ def _status(state: dict[str, Any], verbose: bool) -> int:
     print(f"\n{'To':<27}{'Action':<12}From\n{'--':<27}{'------':<12}----")
     for rule in state["rules"]:
         action, _, target = rule.partition(" ")
+        if target.startswith("in on "):
+            target = "Anywhere on " + target[len("in on ") :]
         print(f"{target:<27}{action.upper():<12}Anywhere")
     return 0
