@@ -24,6 +24,7 @@ import yaml
 import hujson
 from tailnet_policy.policy_file import parse
 from testing.sandbox_stack import SandboxStack
+from tests.integration.faults import up
 
 pytestmark = pytest.mark.engine
 
@@ -84,6 +85,33 @@ def test_ray_runs_on_both_sparks_and_vllm_serve_on_the_head(group: SandboxStack)
     serving = in_container(group, 0, "ray-spark", "pgrep -f 'vllm serve'")
     assert serving.returncode == 0, "vllm serve is not running in the head's container"
     assert in_container(group, 1, "ray-spark-2", "pgrep -f 'vllm serve'").returncode == 1
+
+
+def steps(lines: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """The group's steps as the audit log shows them (each line written when its command ends)."""
+    found = []
+    for line in lines:
+        if line["service"] == "host":
+            step = next((name for name, head in STEP_HEADS.items() if head in line["command"]), "other")
+            found.append((line["host"], step))
+    return found
+
+
+STEP_HEADS = {
+    "ray": "# (Re)start a tensor-parallel group's Ray node",
+    "ray-ready": "# Wait until the Ray cluster of a tensor-parallel group sees every GPU",
+    "serve": "# Start `vllm serve` in a tensor-parallel group's head container",
+}
+
+
+def test_ray_sees_both_gpus_before_vllm_serve_starts(group: SandboxStack) -> None:
+    order = [event for event in steps(group.audit()) if event[1] != "other"]
+    assert order == [
+        ("spark", "ray"),
+        ("spark-2", "ray"),
+        ("spark", "ray-ready"),
+        ("spark", "serve"),
+    ], order
 
 
 def test_a_second_up_changes_nothing(group: SandboxStack) -> None:
@@ -147,3 +175,47 @@ def test_a_production_preview_that_exposes_the_worker_model_port_is_refused(grou
     assert "tailnet-worker-ssh-only" in output, output
     assert "spark-2" in output and WORKER_TAG in output and "tcp:8000" in output, output
     assert "Traceback" not in output
+
+
+def test_a_flag_change_restarts_only_vllm_serve_on_the_head(group: SandboxStack) -> None:
+    ray_ids = [group.containers(host)[name]["id"] for host, name in ((0, "ray-spark"), (1, "ray-spark-2"))]
+    group.set_host(0, maxModelLen=4096)
+    group.mark()
+    result = group.stack_sh("up")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [event for event in steps(group.since_mark()) if event[1] != "other"] == [("spark", "serve")]
+    assert [
+        group.containers(host)[name]["id"] for host, name in ((0, "ray-spark"), (1, "ray-spark-2"))
+    ] == ray_ids
+    models = in_container(group, 0, "ray-spark", "pgrep -a -f 'vllm serve'")
+    assert "--max-model-len 4096" in models.stdout and "--tensor-parallel-size 2" in models.stdout, (
+        models.stdout
+    )
+
+
+def test_a_worker_down_fails_the_head_naming_the_cause_then_a_refresh_repairs_the_group(
+    group: SandboxStack,
+) -> None:
+    stopped = group.ssh("sudo docker stop ray-spark-2", host_index=1)
+    assert stopped.returncode == 0, stopped.stderr
+    group.set_host(0, maxModelLen=8192)  # a change that restarts vllm serve on a one-GPU cluster
+    failed = up(group)
+    assert failed.returncode != 0, failed.output
+    assert "spark-vllm" in failed.output, failed.output
+    assert "The number of required GPUs exceeds the total number of available GPUs" in failed.output, (
+        "vLLM's own message is not in the log tail"
+    )
+    repaired = up(group, "--refresh")  # HostState sees the worker's Ray node stopped and replaces it
+    assert repaired.returncode == 0, repaired.output
+    assert in_container(group, 1, "ray-spark-2", "true").returncode == 0, "the worker's Ray node is not back"
+    assert "/2.0 GPU" in in_container(group, 0, "ray-spark", "ray status").stdout
+    check = group.pulumi("preview", "--expect-no-changes")
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+def test_destroy_removes_the_group_from_both_sparks_and_the_gateway(group: SandboxStack) -> None:
+    result = group.pulumi("destroy", "--yes", "--skip-preview")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert group.containers(0) == {} and group.containers(1) == {}
+    providers = hujson.loads(group.aperture_config()[0])["providers"]
+    assert not [pid for pid in providers if pid.startswith("spark")], providers
