@@ -39,7 +39,8 @@ def _plain_secrets(value: Any) -> Any:
     """Secret envelopes of an export as `{"secret": value}` (what `bare/__main__.py` revives)."""
     if isinstance(value, dict):
         if value.get(SECRET_SIG) == "1b47061264138c4ac30d75fd1eb44270" and "plaintext" in value:
-            return {"secret": json.loads(value["plaintext"])}
+            # A secret may hold secrets (pulumi-command's `connection` keeps its `privateKey` one).
+            return {"secret": _plain_secrets(json.loads(value["plaintext"]))}
         return {k: _plain_secrets(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain_secrets(v) for v in value]

@@ -121,7 +121,8 @@ def run() -> tuple[dict[str, int], list[Convergence]]:
         audit = Path(tmp) / "audit.jsonl"
         server, _ = serve(default_identity="admin@example.com", audit_path=audit)
         url = f"http://127.0.0.1:{server.server_address[1]}"
-        os.environ["SOVEREIGN_AI_GATEWAY_URL"] = url
+        saved = os.environ.get("SOVEREIGN_AI_GATEWAY_URL")
+        os.environ["SOVEREIGN_AI_GATEWAY_URL"] = url  # the in-process providers' gateway
         try:
             kinds = calls_per_change(url, audit)
             results = []
@@ -137,6 +138,11 @@ def run() -> tuple[dict[str, int], list[Convergence]]:
         finally:
             server.shutdown()
             server.server_close()
+            # The figures after this one start stacks whose environment is this process's.
+            if saved is None:
+                os.environ.pop("SOVEREIGN_AI_GATEWAY_URL", None)
+            else:
+                os.environ["SOVEREIGN_AI_GATEWAY_URL"] = saved
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from config.fields import DEFAULT_PORT, DEFAULT_TAILNET_RANGE, NAMESPACE, SECRET
 from config.loader import namespace_values
 from config.model import ConfigError, StackConfig, TailnetConfig, parse_config
 from config.plan import PolicyPlan
+from tailnet_policy.policy_file import PolicyFile, parse
 
 ACL = "tailscale:index/acl:Acl"
 TAILNET_KEY = "tailscale:index/tailnetKey:TailnetKey"
@@ -426,3 +427,16 @@ def stack_validator(production: bool = False) -> Callable[[Callable[[StackCheck]
         return validate
 
     return decorate
+
+
+def tailnet_policies(stack: StackCheck) -> list[tuple[PolicyResource, PolicyFile]]:
+    """Each tailnet policy of the stack, with its policy file when it parses."""
+
+    def read(resource: PolicyResource) -> tuple[PolicyResource, PolicyFile] | None:
+        text = resource.props.get("acl")
+        try:
+            return (resource, parse(text)) if isinstance(text, str) else None
+        except ValueError:
+            return None  # tailnet-policy-readable reports it
+
+    return stack.tracker.collect(stack.of_type(ACL), read)

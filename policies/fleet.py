@@ -24,10 +24,10 @@ from pulumi_policy import PolicyResource, StackValidationPolicy
 from pulumi_policy.proxy import UnknownValueError
 
 from config.fleet import TensorParallelGroup, tensor_parallel_groups
-from policies.common import ACL, StackCheck, stack_validator
+from policies.common import StackCheck, stack_validator, tailnet_policies
 from policies.gpu_servers import lan_addresses
 from tailnet_policy.address_set import TAILSCALE_IPV6, AddressError, AddressSet
-from tailnet_policy.policy_file import PolicyFile, parse
+from tailnet_policy.policy_file import PolicyFile
 from tailnet_policy.reachability import PortRange, Rule, network_rules
 from tailnet_policy.selectors import Resolver, Selection
 
@@ -201,19 +201,6 @@ def _message(rule: Rule, named: list[tuple[Worker, str]], ports: str, chosen: st
     )
 
 
-def _policies(stack: StackCheck) -> list[tuple[PolicyResource, PolicyFile]]:
-    """Each tailnet policy of the stack, with its policy file when it parses."""
-
-    def read(resource: PolicyResource) -> tuple[PolicyResource, PolicyFile] | None:
-        text = resource.props.get("acl")
-        try:
-            return (resource, parse(text)) if isinstance(text, str) else None
-        except ValueError:
-            return None  # tailnet-policy-readable reports it
-
-    return stack.tracker.collect(stack.of_type(ACL), read)
-
-
 # -- tailnet-worker-ssh-only -------------------------------------------------------------------------
 
 
@@ -227,7 +214,7 @@ def tailnet_worker_ssh_only_validator(stack: StackCheck) -> None:
     if tag is None or not groups:
         return
     workers = workers_of(groups, tag, stack.args.resources)
-    for acl, policy in _policies(stack):
+    for acl, policy in tailnet_policies(stack):
         for where, text in worker_findings(policy, workers, plan.model_ports, str(context.network)):
             stack.report(acl, where, text, uses_config=True)
 

@@ -32,12 +32,13 @@ from policies.common import (
     stack_validator,
     strings,
     subject,
+    tailnet_policies,
 )
 from policies.exposure import CHECKABLE, MODEL_PORT, exposures
 from policies.gateway import admin_grant_text, display_url, provider_base_urls, wide_admin_grants
 from policies.gpu_servers import GpuServers
 from tailnet_policy.address_set import AddressError, AddressSet
-from tailnet_policy.policy_file import PolicyFile, parse
+from tailnet_policy.policy_file import PolicyFile
 
 HOST_STATE = "pulumi-python:dynamic/host:State"
 """The resource that records a GPU server's `tailnet_ip` once it has joined."""
@@ -129,25 +130,12 @@ def _gpu_tags(stack: StackCheck) -> set[str]:
     return {*own, *(tag for tags in found for tag in tags)}
 
 
-def _policies(stack: StackCheck) -> list[tuple[PolicyResource, PolicyFile]]:
-    """Each tailnet policy of the stack, with its policy file when it parses."""
-
-    def policy(resource: PolicyResource) -> tuple[PolicyResource, PolicyFile] | None:
-        text = resource.props.get("acl")
-        try:
-            return (resource, parse(text)) if isinstance(text, str) else None
-        except ValueError:
-            return None  # tailnet-policy-readable reports it
-
-    return stack.tracker.collect(stack.of_type(ACL), policy)
-
-
 @stack_validator()
 def model_endpoint_gateway_only_validator(stack: StackCheck) -> None:
     """Reports each rule that lets anyone but the gateway reach a model endpoint on its port."""
     context, plan = stack.context, stack.context.plan
     endpoints = model_endpoints(stack)
-    policies = _policies(stack)
+    policies = tailnet_policies(stack)
     tags = _gpu_tags(stack)
     for endpoint in endpoints:
         where = f"providers.{endpoint.provider_id}.baseurl"
@@ -187,7 +175,7 @@ def tailnet_gpu_address_rules_validator(stack: StackCheck) -> None:
     state, or the tailnet range for a server that has not joined yet, and the servers' LAN addresses.
     """
     context = stack.context
-    policies = _policies(stack)
+    policies = tailnet_policies(stack)
     tags = _gpu_tags(stack)
     # Every host, tensor-parallel workers included: a worker is a machine to protect as a GPU server
     # (its address counts as one, and the range stays pending until every host has joined).

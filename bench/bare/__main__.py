@@ -16,7 +16,7 @@ import pulumi
 def revive(value: Any) -> Any:
     if isinstance(value, dict):
         if set(value) == {"secret"}:
-            return pulumi.Output.secret(value["secret"])
+            return pulumi.Output.secret(revive(value["secret"]))
         return {k: revive(v) for k, v in value.items()}
     if isinstance(value, list):
         return [revive(v) for v in value]

@@ -31,8 +31,11 @@ from config.model import HostConfig
 RAY_TIMEOUT_SECONDS = 600
 """How long `<head>-ray-ready` waits for every worker's GPU to join (the Ray install takes ~10 s per node)."""
 
-SERVE_PROCESS = "vllm serve"
-"""What `wait_ready.sh` and `tp_stop.sh` look for in the head's container."""
+SERVE_HEADER = "# vllm serve on a tensor-parallel head: stop an earlier one, start this one, wait until ready"
+"""The first line of `<head>-vllm`'s command (what its log and the sandbox's audit show first)."""
+
+SERVER_PID_FILE = ".vllm-serve.pid"
+"""Where `tp_serve.sh` keeps the server's pid in the head's container (under its `$HOME`)."""
 
 
 def ray_container(host: HostConfig) -> str:
@@ -204,15 +207,21 @@ class TensorParallelGroup(pulumi.ComponentResource):
 
     @staticmethod
     def _serve_script(group: GroupConfig, bind_address: str, tailnet_ip: str) -> str:
-        """`tp_serve.sh` then `wait_ready.sh` on the head: start `vllm serve`, wait until it serves."""
+        """`tp_stop.sh`, `tp_serve.sh`, `wait_ready.sh` on the head: stop an earlier `vllm serve`,
+        start this one, wait until it serves."""
         head = group.head
         container = ray_container(head)
         command = " ".join(shlex.quote(word) for word in tp_vllm_command(group, bind_address))
-        return script("tp_serve.sh", CONTAINER=container, VLLM_COMMAND=command) + script(
-            "wait_ready.sh",
-            BASE_URL=f"http://{reachable_bind(head.bind_address, tailnet_ip)}:{head.port}",
-            MODEL_ID=head.model_id,
-            CONTAINER=container,
-            PROCESS=SERVE_PROCESS,
-            TIMEOUT_SECONDS=head.readiness_timeout_minutes * 60,
+        return (
+            f"{SERVE_HEADER}\n"
+            + script("tp_stop.sh", CONTAINER=container)
+            + script("tp_serve.sh", CONTAINER=container, VLLM_COMMAND=command)
+            + script(
+                "wait_ready.sh",
+                BASE_URL=f"http://{reachable_bind(head.bind_address, tailnet_ip)}:{head.port}",
+                MODEL_ID=head.model_id,
+                CONTAINER=container,
+                SERVER_PID_FILE=SERVER_PID_FILE,
+                TIMEOUT_SECONDS=head.readiness_timeout_minutes * 60,
+            )
         )

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 import hujson
+from components.host.tensor_parallel import SERVE_HEADER
 from tailnet_policy.policy_file import parse
 from testing.sandbox_stack import SandboxStack
 from tests.integration.faults import up
@@ -100,7 +101,7 @@ def steps(lines: list[dict[str, Any]]) -> list[tuple[str, str]]:
 STEP_HEADS = {
     "ray": "# (Re)start a tensor-parallel group's Ray node",
     "ray-ready": "# Wait until the Ray cluster of a tensor-parallel group sees every GPU",
-    "serve": "# Start `vllm serve` in a tensor-parallel group's head container",
+    "serve": SERVE_HEADER,
 }
 
 

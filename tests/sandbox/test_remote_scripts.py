@@ -373,6 +373,23 @@ def test_wait_ready_fails_with_the_log_tail_when_the_container_exited(
     assert time.monotonic() - started < 15, "a crashed container must fail fast, not wait for the timeout"
     assert f"ready: container {CONTAINER} is restarting; last log lines:" in result.stderr
     assert "Address already in use" in result.stderr
+    assert f"ready: stopped {CONTAINER}; fix the cause above" in result.stderr
+    container = read_json(host.paths.docker, {})["containers"][CONTAINER]
+    assert container["status"] == "exited", (
+        "a crashed container must be stopped (it holds GPU memory), not kept"
+    )
+
+
+def test_wait_ready_starts_a_container_an_earlier_check_stopped(
+    host: HostHandle, client_key: asyncssh.SSHKey, deployed: tuple[HostConfig, str]
+) -> None:
+    cfg, ip = deployed
+    stopped = ssh(host, client_key, f"sudo docker stop {CONTAINER}")
+    assert stopped.exit_status == 0 and health(f"http://{ip}:{cfg.port}") is None
+    result = ssh(host, client_key, ready_command(cfg, ip), stdin=API_KEY)
+    assert result.exit_status == 0, result.stderr
+    assert result.stdout.splitlines()[0] == f"ready: container {CONTAINER} is stopped; starting it again"
+    assert health(f"http://{ip}:{cfg.port}") == 200
 
 
 def test_wait_ready_fails_when_the_container_is_missing(

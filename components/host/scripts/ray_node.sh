@@ -6,6 +6,8 @@
 # stdin and go to a 0600 env file, never to argv.
 # Inputs (environment): CONTAINER, IMAGE, ROLE (head|worker), NODE_IP (this host's link address),
 # HEAD_IP (the head's link address), LINK_INTERFACE, HF_CACHE, RAY_PORT (default 6379).
+# The env file and pull lines are vllm_container.sh's, repeated on purpose: that script's text is
+# its step's `create`, so sharing them through it would re-run (restart) every deployed vLLM container.
 set -euo pipefail
 : "${CONTAINER:?}" "${IMAGE:?}" "${ROLE:?}" "${NODE_IP:?}" "${HEAD_IP:?}" "${LINK_INTERFACE:?}" "${HF_CACHE:?}"
 port="${RAY_PORT:-6379}"

@@ -251,29 +251,10 @@ def pull(args: Sequence[str], paths: HostPaths) -> int:
 
 def run(args: Sequence[str], paths: HostPaths) -> int:
     """`docker run -d --name N [options] IMAGE [ARGS...]`."""
-    words = list(args)
-    options: dict[str, list[str]] = {}
-    flags: set[str] = set()
-    i = 0
-    while i < len(words) and words[i].startswith("-"):
-        word = words[i]
-        name, eq, inline = word.partition("=")
-        if name in VALUE_OPTIONS:
-            if eq:
-                options.setdefault(name, []).append(inline)
-            elif i + 1 < len(words):
-                options.setdefault(name, []).append(words[i + 1])
-                i += 1
-            else:
-                raise DockerError(f"docker: flag needs an argument: {name}", 125)
-        elif word in FLAG_OPTIONS:
-            flags.add(word)
-        else:
-            raise DockerError(f"docker: unknown flag: {name}\nSee 'docker run --help'.", 125)
-        i += 1
-    if i >= len(words):
+    options, flags, rest = split_options(list(args), VALUE_OPTIONS, FLAG_OPTIONS, "run", "docker: ")
+    if not rest:
         raise DockerError('docker: "docker run" requires at least 1 argument.', 125)
-    image, command = words[i], words[i + 1 :]
+    image, command = rest[0], rest[1:]
     if not flags & {"-d", "--detach"}:
         raise DockerError("docker: sandbox: only detached runs (`docker run -d`) are emulated", 125)
     name = (options.get("--name") or [f"sandbox_{secrets.token_hex(4)}"])[-1]
@@ -608,35 +589,40 @@ PID1_STREAMS = ("/proc/1/fd/1", "/proc/1/fd/2")
 """PID 1's stdout and stderr in a container; SANDBOX ONLY: replaced by the container's log in exec'd words."""
 
 
-def _exec_words(words: list[str]) -> tuple[dict[str, list[str]], set[str], list[str]]:
-    """Split `docker exec` arguments into options, flags and `NAME CMD ARGS...`."""
+def split_options(
+    words: list[str], value_options: set[str], flag_options: set[str], subcommand: str, prefix: str = ""
+) -> tuple[dict[str, list[str]], set[str], list[str]]:
+    """A subcommand's leading options (`--opt value`, `--opt=value`, flags, combined single letters
+    such as `-it`) as (options, flags, the words after them); an unknown or incomplete one is
+    refused with the CLI's message, `prefix` first, and exit 125."""
     options: dict[str, list[str]] = {}
     flags: set[str] = set()
+    letters = "".join(flag[1] for flag in flag_options if len(flag) == 2)
     i = 0
     while i < len(words) and words[i].startswith("-") and words[i] != "-":
         word = words[i]
         name, eq, inline = word.partition("=")
-        if name in EXEC_VALUE_OPTIONS:
+        if name in value_options:
             if eq:
                 options.setdefault(name, []).append(inline)
             elif i + 1 < len(words):
                 options.setdefault(name, []).append(words[i + 1])
                 i += 1
             else:
-                raise DockerError(f"flag needs an argument: {name}", 125)
-        elif word in EXEC_FLAGS:
+                raise DockerError(f"{prefix}flag needs an argument: {name}", 125)
+        elif word in flag_options:
             flags.add(word)
-        elif re.fullmatch(r"-[dit]+", word):
+        elif letters and re.fullmatch(f"-[{letters}]+", word):
             flags.update(f"-{letter}" for letter in word[1:])
         else:
-            raise DockerError(f"unknown flag: {name}\nSee 'docker exec --help'.", 125)
+            raise DockerError(f"{prefix}unknown flag: {name}\nSee 'docker {subcommand} --help'.", 125)
         i += 1
     return options, flags, words[i:]
 
 
 def exec_(args: Sequence[str], paths: HostPaths) -> int:
     """`docker exec [-d] [-i] [-t] [-e K=V] [-w DIR] NAME CMD ARGS...` (see the module docstring)."""
-    options, flags, rest = _exec_words(list(args))
+    options, flags, rest = split_options(list(args), EXEC_VALUE_OPTIONS, EXEC_FLAGS, "exec")
     if len(rest) < 2:
         raise DockerError('"docker exec" requires at least 2 arguments.', 1)
     name, command = rest[0], rest[1:]
