@@ -206,6 +206,7 @@ def test_a_worker_down_fails_the_head_naming_the_cause_then_a_refresh_repairs_th
     assert "The number of required GPUs exceeds the total number of available GPUs" in failed.output, (
         "vLLM's own message is not in the log tail"
     )
+    assert "a worker's Ray node is down: `pulumi up --refresh`" in failed.output, failed.output
     repaired = up(group, "--refresh")  # HostState sees the worker's Ray node stopped and replaces it
     assert repaired.returncode == 0, repaired.output
     assert in_container(group, 1, "ray-spark-2", "true").returncode == 0, "the worker's Ray node is not back"

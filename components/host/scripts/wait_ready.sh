@@ -22,6 +22,7 @@ give_up() {
   if [ -n "$pid_file" ]; then
     sudo docker exec "$CONTAINER" /bin/bash -c 'kill "$(cat "$HOME/$1")"' _ "$pid_file" >/dev/null 2>&1 || true
     echo "ready: stopped vllm serve in $CONTAINER; fix the cause above, then \`pulumi up\` starts it again" >&2
+    echo "ready: if it says GPUs are missing from the placement group, a worker's Ray node is down: \`pulumi up --refresh\` (make up REFRESH=1) finds it and restarts the group's Ray nodes" >&2
   else
     sudo docker stop "$CONTAINER" >/dev/null 2>&1 || true
     echo "ready: stopped $CONTAINER; fix the cause above, then \`pulumi up\` starts it again" >&2
