@@ -16,6 +16,7 @@ from config.fields import (
 )
 from config.model import ConfigError, StackConfig, parse_config
 from config.plan import PolicyPlan
+from tests.unit.config_edits import changed
 
 HAPPY: dict[str, Any] = {
     "environment": "production",
@@ -37,17 +38,7 @@ HAPPY: dict[str, Any] = {
 
 def with_change(path: str, value: Any) -> dict[str, Any]:
     """The happy config with one value changed; `path` like `hosts.0.port` (None deletes)."""
-    raw = copy.deepcopy(HAPPY)
-    *parents, last = path.split(".")
-    node: Any = raw
-    for part in parents:
-        node = node[int(part)] if part.isdigit() else node[part]
-    key: Any = int(last) if last.isdigit() else last
-    if value is None:
-        del node[key]
-    else:
-        node[key] = value
-    return raw
+    return changed(HAPPY, path, value)
 
 
 def problems(raw: dict[str, Any]) -> list[str]:

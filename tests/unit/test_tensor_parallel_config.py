@@ -21,6 +21,7 @@ from config.model import ConfigError, StackConfig, parse_config
 from config.plan import PolicyConflict, PolicyPlan, policy_for
 from tailnet_policy.policy_file import Grant, PolicyTest, render
 from tailnet_policy.reachability import can_reach, run_tests
+from tests.unit import config_edits
 
 LLAMA = "meta-llama/Llama-3.3-70B-Instruct"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeHostKeyForTests"
@@ -49,17 +50,7 @@ SINGLE: dict[str, Any] = {
 
 def changed(path: str, value: Any, raw: dict[str, Any] = RAW) -> dict[str, Any]:
     """`raw` with one value changed; `path` like `hosts.1.model` (None deletes)."""
-    result = copy.deepcopy(raw)
-    *parents, last = path.split(".")
-    node: Any = result
-    for part in parents:
-        node = node[int(part)] if part.isdigit() else node[part]
-    key: Any = int(last) if last.isdigit() else last
-    if value is None:
-        del node[key]
-    else:
-        node[key] = value
-    return result
+    return config_edits.changed(raw, path, value)
 
 
 def with_hosts(*hosts: dict[str, Any]) -> dict[str, Any]:
