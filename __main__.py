@@ -46,7 +46,6 @@ tailnet = Tailnet(
 tailnet_ips: dict[str, pulumi.Output[str]] = {}
 dns_names: dict[str, pulumi.Output[str]] = {}
 model_base_urls: dict[str, pulumi.Output[str]] = {}
-after_tailnet = pulumi.ResourceOptions(depends_on=[tailnet])
 in_groups = {host.name for group in groups for host in (group.head, *group.workers)}
 
 rollout = Rollout(config.hosts)  # hosts serving one model are replaced one at a time (§11)
@@ -64,7 +63,7 @@ for host in config.hosts:
             vllm_api_key=secrets.vllm_api_key,
             rollout=rollout,
         ),
-        opts=after_tailnet,
+        opts=pulumi.ResourceOptions(depends_on=[tailnet]),
     )
     tailnet_ips[host.name], dns_names[host.name] = single.tailnet_ip, single.dns_name
     model_base_urls[host.name] = single.model_base_url
@@ -81,7 +80,7 @@ for group in groups:
             huggingface_token=secrets.huggingface_token,
             vllm_api_key=secrets.vllm_api_key,
         ),
-        opts=after_tailnet,
+        opts=pulumi.ResourceOptions(depends_on=[tailnet]),
     )
     tailnet_ips.update(tp.tailnet_ips)
     dns_names.update(tp.dns_names)

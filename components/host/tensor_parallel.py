@@ -154,7 +154,7 @@ class TensorParallelGroup(pulumi.ComponentResource):
 
     @staticmethod
     def _link(base: HostSteps, interface: str) -> pulumi.Output[str]:
-        """The member's address on the link (`link_address.sh`'s last line), after its firewall."""
+        """The member's address on the link (`link_address.sh`'s last line), once its `HostState` is there."""
         link = base.step(
             "link",
             script("link_address.sh", LINK_INTERFACE=interface),

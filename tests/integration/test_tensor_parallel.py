@@ -34,6 +34,8 @@ LINK = "enp1s0f1np1"
 WORKER_TAG = "tag:gpu-worker"
 MODEL_USER = "alice@example.com"
 GROUP = {"size": 2, "workers": ["spark-2"], "linkInterface": LINK}
+API_KEY = "tp-vllm-key-7d1c"
+"""The vLLM API key: it reaches both Ray containers through their env file, never a command line."""
 SERVING_KEYS = ("model", "maxModelLen", "readinessTimeoutMinutes")
 """Keys of the sandbox's host entry that only a serving host takes (a worker refuses them)."""
 
@@ -56,11 +58,22 @@ def group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxStack]:
     stack = SandboxStack.start(tmp_path_factory.mktemp("tensor-parallel"), hosts=2, vllm_startup_seconds=1.0)
     try:
         declare_group(stack)
+        stack.init()
+        set_secret(stack, "sovereign-ai:vllmApiKey", API_KEY)
         result = stack.stack_sh("up")
         assert result.returncode == 0, result.stdout + result.stderr
         yield stack
     finally:
         stack.stop()
+
+
+def set_secret(stack: SandboxStack, key: str, value: str) -> None:
+    """`pulumi config set --secret`, the value on stdin."""
+    result = subprocess.run(
+        ["pulumi", "config", "set", "--secret", "--stack", "sandbox", key, "--non-interactive"],
+        input=value, cwd=stack.project, env=stack.env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
 
 
 def in_container(
@@ -115,6 +128,16 @@ def test_ray_sees_both_gpus_before_vllm_serve_starts(group: SandboxStack) -> Non
     ], order
 
 
+def test_the_api_key_reaches_vllm_serve_through_the_env_file_only(group: SandboxStack) -> None:
+    ray = group.containers(0)["ray-spark"]
+    assert f"VLLM_API_KEY={API_KEY}" in ray["env"], "the key did not reach the head's container"
+    assert API_KEY not in json.dumps([ray["args"], ray["options"]]), "the key is on a command line"
+    assert API_KEY not in in_container(group, 0, "ray-spark", "pgrep -a -f 'vllm serve'").stdout
+    head = group.outputs()["spark_model_base_url"]
+    unauthorized = group.ssh(f"curl -s -o /dev/null -w '%{{http_code}}' {head}/v1/models")
+    assert unauthorized.stdout == "401", "vllm serve answers without the key"
+
+
 def test_a_second_up_changes_nothing(group: SandboxStack) -> None:
     check = group.pulumi("preview", "--expect-no-changes")
     assert check.returncode == 0, check.stdout + check.stderr
@@ -159,6 +182,7 @@ def test_a_production_preview_that_exposes_the_worker_model_port_is_refused(grou
     document.pop("encryptionsalt", None)  # a new stack gets a salt of its own
     config = document["config"]
     config["sovereign-ai:environment"] = "production"
+    config.pop("sovereign-ai:vllmApiKey")  # encrypted with the sandbox stack's salt, not this stack's
     config["sovereign-ai:tailnet"]["basePolicy"] = "exposed-worker.hujson"
     (group.project / "exposed-worker.hujson").write_text(
         json.dumps(
