@@ -181,6 +181,14 @@ class SandboxStack:
             settings = json.loads(path.read_text()) if path.exists() else {}
             path.write_text(json.dumps({**settings, "vllm_startup_seconds": seconds}))
 
+    def set_secret(self, key: str, value: str, stack: str = "sandbox") -> None:
+        """`pulumi config set --secret <key>`, the value on stdin (never on a command line)."""
+        result = subprocess.run(
+            ["pulumi", "config", "set", "--secret", "--stack", stack, key, "--non-interactive"],
+            input=value, cwd=self.project, env=self.env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+
     def set_host(self, index: int = 0, **values: Any) -> None:
         """Change keys of host `index` in the project's `Pulumi.sandbox.yaml` (e.g. a timeout)."""
         self._update_config(values, "sovereign-ai:hosts", index)

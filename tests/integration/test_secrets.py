@@ -66,14 +66,6 @@ def plaintext(value: object) -> str:
     return str(value)
 
 
-def pulumi_set_secret(stack: SandboxStack, key: str, value: str) -> None:
-    result = subprocess.run(
-        ["pulumi", "config", "set", "--secret", "--stack", "sandbox", key, "--non-interactive"],
-        input=value, cwd=stack.project, env=stack.env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-
-
 @pytest.fixture(scope="module")
 def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
     """The whole flow, once; returns what was printed, sampled and the secret values used."""
@@ -82,8 +74,8 @@ def flow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]
     stack.env["SOVEREIGN_AI_PLUGIN_LOG_DIR"] = str(tmp / "plugin-logs")
     try:
         stack.init()
-        pulumi_set_secret(stack, "sovereign-ai:vllmApiKey", VLLM_API_KEY)
-        pulumi_set_secret(stack, "sovereign-ai:huggingfaceToken", HF_TOKEN)
+        stack.set_secret("sovereign-ai:vllmApiKey", VLLM_API_KEY)
+        stack.set_secret("sovereign-ai:huggingfaceToken", HF_TOKEN)
         printed: list[str] = []
         with ProcessSampler() as sampler:
             deployed = stack.stack_sh("up")

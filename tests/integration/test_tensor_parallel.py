@@ -59,21 +59,12 @@ def group(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxStack]:
     try:
         declare_group(stack)
         stack.init()
-        set_secret(stack, "sovereign-ai:vllmApiKey", API_KEY)
+        stack.set_secret("sovereign-ai:vllmApiKey", API_KEY)
         result = stack.stack_sh("up")
         assert result.returncode == 0, result.stdout + result.stderr
         yield stack
     finally:
         stack.stop()
-
-
-def set_secret(stack: SandboxStack, key: str, value: str) -> None:
-    """`pulumi config set --secret`, the value on stdin."""
-    result = subprocess.run(
-        ["pulumi", "config", "set", "--secret", "--stack", "sandbox", key, "--non-interactive"],
-        input=value, cwd=stack.project, env=stack.env, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
 
 
 def in_container(
