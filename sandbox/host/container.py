@@ -2,7 +2,9 @@
 
 A container of a vLLM image started with `--entrypoint` (the way vLLM's
 examples/online_serving/run_cluster.sh and NVIDIA's dgx-spark-playbooks nvidia/vllm/README.md start
-Ray nodes: `--entrypoint /bin/bash IMAGE -c SCRIPT`) runs its command for real, under `bash`, with:
+Ray nodes: `--entrypoint /bin/bash IMAGE -c SCRIPT`) runs its command for real, under `bash`. Every
+process of a container (that command, what `docker exec` starts, and the fake vLLM of a container run
+without `--entrypoint`) gets the same environment:
 
 | Variable | Value |
 |---|---|

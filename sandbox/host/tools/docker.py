@@ -323,18 +323,9 @@ def _launch(container: dict[str, Any], paths: HostPaths) -> dict[str, Any]:
     startup = float(settings.get("vllm_startup_seconds", 0.0))
     log_path, exit_path = Path(container["log"]), Path(container["exit_file"])
     exit_path.unlink(missing_ok=True)
-    env = {
-        "PATH": os.environ.get("SANDBOX_REAL_PATH", "/usr/bin:/bin"),
-        "HOME": str(paths.root / "root"),
-        "HOSTNAME": os.environ.get("SANDBOX_HOST_NAME", "spark"),
-        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
-        "PYTHONUNBUFFERED": "1",
-        "SANDBOX_VLLM_EXIT_FILE": str(exit_path),
-        inside.GPUS_ENV: str(container.get("gpus", 0)),
-    }
-    for entry in container["env"]:
-        key, _, value = entry.partition("=")
-        env[key] = value
+    # The same environment as any process in a container (so its processes are the container's),
+    # plus where the fake vLLM writes its exit code.
+    env = inside.environment(container, paths) | {"SANDBOX_VLLM_EXIT_FILE": str(exit_path)}
     python = os.environ.get("SANDBOX_PYTHON", sys.executable)
     argv = [python, "-m", "sandbox.vllm", *container["args"], "--startup-seconds", str(startup)]
     fault = faults.take(_faults_file(), "docker.vllm", container["name"])
@@ -349,7 +340,7 @@ def _launch(container: dict[str, Any], paths: HostPaths) -> dict[str, Any]:
             stdout=log,
             stderr=subprocess.STDOUT,
             env=env,
-            cwd=paths.root,
+            cwd=paths.container_root(container["name"]),
             start_new_session=True,
             close_fds=True,
         )
